@@ -1,0 +1,33 @@
+# One entry point for every task. Each target installs what it needs on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SOURCES := genesys emulator stream_worker functions infra app.py tests
+DURATION ?= 120
+SEED ?= 7
+
+.PHONY: install lint test demo clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,cdk]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check $(wildcard $(SOURCES))
+	$(VENV)/bin/ruff format --check $(wildcard $(SOURCES))
+	$(VENV)/bin/mypy $(wildcard $(SOURCES))
+
+test: lint
+	$(VENV)/bin/pytest
+
+demo: install
+	$(PY) -m emulator.demo --duration $(DURATION) --seed $(SEED)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

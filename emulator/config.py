@@ -1,0 +1,43 @@
+"""Emulator settings. Defaults equal the real service where it is known."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_CLIENT = ("emulator-client", "emulator-secret")
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    clients: dict[str, str] = field(default_factory=lambda: dict([DEFAULT_CLIENT]))
+    saml_clients: dict[str, str] = field(default_factory=dict)
+    org_name: str = "emulator-org"
+    saml_issuer: str = "https://idp.example.test"
+    token_lifetime: float = 86_400.0
+    channel_lifetime: float = 86_400.0
+    heartbeat_interval: float = 30.0
+    socket_closing_grace: float = 60.0
+    event_rate: float = 10.0
+    seed: int = 0
+    token_bound_sockets: bool = True
+    rate_limit_per_minute: int = 300
+    max_channels_per_client: int = 20
+    max_topics_per_channel: int = 1000
+    max_combined_topic_length: int = 200
+    tick_interval: float = 0.05
+
+    def __post_init__(self) -> None:
+        positive = {
+            "token_lifetime": self.token_lifetime,
+            "channel_lifetime": self.channel_lifetime,
+            "heartbeat_interval": self.heartbeat_interval,
+            "socket_closing_grace": self.socket_closing_grace,
+            "tick_interval": self.tick_interval,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.event_rate < 0:
+            raise ValueError(f"event_rate must be >= 0, got {self.event_rate}")
+        if not self.clients and not self.saml_clients:
+            raise ValueError("at least one OAuth client is needed")

@@ -1,0 +1,123 @@
+"""Runs the emulator under uvicorn, in the foreground or on a background thread (tests bind port 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import urllib.request
+from concurrent.futures import Future
+from typing import Any
+
+import uvicorn
+
+from emulator.app import build_app
+from emulator.config import EmulatorConfig
+from emulator.faults import apply_fault
+from emulator.state import GenesysState, PublishedEvent
+
+
+class EmulatorServer:
+    """One emulator on one port. ``with EmulatorServer(config) as emu: emu.base_url``."""
+
+    def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or EmulatorConfig()
+        self.state = GenesysState(self.config)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = self._sock.getsockname()[:2]
+        app = build_app(self.state, self._abort_connection)
+        uv_config = uvicorn.Config(
+            app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
+        )
+        self._server = uvicorn.Server(uv_config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _abort_connection(self, client_addr: Any) -> bool:
+        """Drop a TCP connection without a close frame, as a network failure would."""
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if getattr(connection, "client", None) == tuple(client_addr or ()) and transport is not None:
+                transport.abort()
+                return True
+        return False
+
+    # ---------------------------------------------------------------- running
+    async def serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._sock])
+
+    def start(self) -> EmulatorServer:
+        started = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.call_soon(started.set)
+            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="genesys-emulator", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        for _ in range(200):
+            if self._server.started:
+                return self
+            threading.Event().wait(0.02)
+        raise RuntimeError("emulator did not start")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._sock.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- control from Python
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the emulator's loop (all state lives there) and return its result."""
+        if self._loop is None:
+            raise RuntimeError("emulator is not running")
+
+        async def run() -> Any:
+            return fn(*args)
+
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        return future.result(10)
+
+    def fault(self, type: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(apply_fault, self.state, {"type": type, **params})
+        return result
+
+    def events(self, since: int = 0) -> list[PublishedEvent]:
+        events: list[PublishedEvent] = self.call(lambda: list(self.state.events[since:]))
+        return events
+
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = self.call(self.state.snapshot)
+        return snap
+
+
+def fetch_ground_truth(base_url: str, since: int = 0) -> list[dict[str, Any]]:
+    """Every published event after ``since``, over HTTP (for processes that don't share memory)."""
+    events: list[dict[str, Any]] = []
+    while True:
+        url = f"{base_url}/_emulator/events?since={since}&limit=5000"
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local emulator URL
+            page = json.load(response)
+        events.extend(page["events"])
+        if not page["events"]:
+            return events
+        since = page["next"]

@@ -1,0 +1,99 @@
+"""Websocket frame classification and the event key that makes storage idempotent."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+HEARTBEAT_MESSAGE = "WebSocket Heartbeat"
+METADATA_TOPIC = "channel.metadata"
+SOCKET_CLOSING_TOPIC = "v2.system.socket_closing"
+NO_LONGER_SUBSCRIBED_PREFIX = "v2.system.no_longer_subscribed"
+TOKEN_REVOKED_PREFIX = "v2.system.token_revoked"
+PING_FRAME = json.dumps({"message": "ping"})
+MALFORMED_EXCERPT = 256
+
+
+class FrameKind(enum.Enum):
+    HEARTBEAT = "heartbeat"
+    PONG = "pong"
+    SOCKET_CLOSING = "socket_closing"
+    NO_LONGER_SUBSCRIBED = "no_longer_subscribed"
+    TOKEN_REVOKED = "token_revoked"
+    SUBSCRIBE_RESULT = "subscribe_result"
+    NOT_FOUND = "not_found"  # {"result": "404"}: the channel is gone (evicted or expired)
+    EVENT = "event"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: FrameKind
+    raw: str
+    envelope: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def topic(self) -> str:
+        return str(self.envelope.get("topicName", ""))
+
+    @property
+    def confirms_liveness(self) -> bool:
+        """Any well-formed frame proves the socket is alive; heartbeats and pongs are the usual ones."""
+        return self.kind is not FrameKind.MALFORMED
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_key(topic: str, body: Any, correlation_id: str | None) -> str:
+    """Stable hash of topic, canonical body and correlation id: identical on every socket."""
+    material = canonical_json([topic, body, correlation_id or ""])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def envelope_key(envelope: dict[str, Any]) -> str:
+    metadata = envelope.get("metadata")
+    correlation = metadata.get("CorrelationId") if isinstance(metadata, dict) else None
+    return event_key(str(envelope["topicName"]), envelope.get("eventBody"), correlation)
+
+
+def classify(raw: str | bytes) -> Frame:
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return Frame(FrameKind.MALFORMED, text, reason="not valid JSON")
+    if not isinstance(data, dict):
+        return Frame(FrameKind.MALFORMED, text, reason="not a JSON object")
+    if "result" in data and "topicName" not in data:
+        kind = FrameKind.NOT_FOUND if str(data["result"]) == "404" else FrameKind.SUBSCRIBE_RESULT
+        return Frame(kind, text, data)
+    topic = data.get("topicName")
+    if not isinstance(topic, str) or not topic:
+        return Frame(FrameKind.MALFORMED, text, reason="no topicName")
+    body = data.get("eventBody")
+    if topic == METADATA_TOPIC:
+        message = body.get("message") if isinstance(body, dict) else None
+        if message == HEARTBEAT_MESSAGE:
+            return Frame(FrameKind.HEARTBEAT, text, data)
+        if message == "pong":
+            return Frame(FrameKind.PONG, text, data)
+        return Frame(FrameKind.MALFORMED, text, reason="unknown channel.metadata message")
+    if topic == SOCKET_CLOSING_TOPIC:
+        return Frame(FrameKind.SOCKET_CLOSING, text, data)
+    if topic.startswith(NO_LONGER_SUBSCRIBED_PREFIX):
+        return Frame(FrameKind.NO_LONGER_SUBSCRIBED, text, data)
+    if topic.startswith(TOKEN_REVOKED_PREFIX):
+        return Frame(FrameKind.TOKEN_REVOKED, text, data)
+    if "eventBody" not in data:
+        return Frame(FrameKind.MALFORMED, text, reason="no eventBody")
+    return Frame(FrameKind.EVENT, text, data)
+
+
+def excerpt(text: str, limit: int = MALFORMED_EXCERPT) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...(+{len(text) - limit} chars)"

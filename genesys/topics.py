@@ -1,0 +1,97 @@
+"""Topic templates, combined-topic expansion and the entity ids a topic names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_ID = r"(?P<{name}>[^.?&\s]+)"
+
+DETAIL_EVENT_NAMES: tuple[str, ...] = (
+    "acd.start",
+    "acd.end",
+    "acw",
+    "customer.start",
+    "customer.end",
+    "user.start",
+    "user.end",
+    "wrapup",
+    "flow.start",
+    "flow.end",
+    "outbound",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTemplate:
+    template: str
+    description: str
+    entity: str  # which entity kind the {id} names: user, queue, conversation or audit
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _compiled(self.template)
+
+
+def _compiled(template: str) -> re.Pattern[str]:
+    escaped = re.escape(template).replace(r"\{id\}", _ID.format(name="id"))
+    escaped = escaped.replace(r"\{type\}", _ID.format(name="type"))
+    events = "|".join(re.escape(e) for e in DETAIL_EVENT_NAMES)
+    escaped = escaped.replace(r"\{event\}", f"(?P<event>{events})")
+    return re.compile(f"^{escaped}$")
+
+
+TOPIC_TEMPLATES: tuple[TopicTemplate, ...] = (
+    TopicTemplate("v2.users.{id}.presence", "A user's presence changed", "user"),
+    TopicTemplate("v2.users.{id}.routingStatus", "A user's routing status changed", "user"),
+    TopicTemplate("v2.users.{id}.conversations", "A user's conversations changed", "user"),
+    *(
+        TopicTemplate(f"v2.routing.queues.{{id}}.{kind}", f"Queue {kind} changed", "queue")
+        for kind in ("conversations", "calls", "chats", "emails", "messages", "callbacks", "users")
+    ),
+    TopicTemplate("v2.analytics.queues.{id}.observations", "Queue observations", "queue"),
+    TopicTemplate("v2.detail.events.conversation.{id}.{event}", "Conversation detail event", "conversation"),
+    TopicTemplate("v2.audits.entitytype.{type}.entityid.{id}", "Audit of one entity", "audit"),
+)
+
+_PATTERNS = tuple((t, t.pattern) for t in TOPIC_TEMPLATES)
+SYSTEM_PREFIX = "v2.system."
+
+
+def expand_combined(topic: str) -> list[str]:
+    """``v2.users.X?presence&routingStatus`` -> the two full topic names; a plain topic -> itself."""
+    if "?" not in topic:
+        return [topic]
+    prefix, _, suffixes = topic.partition("?")
+    return [f"{prefix}.{suffix}" for suffix in suffixes.split("&") if suffix]
+
+
+def match_template(topic: str) -> tuple[TopicTemplate, dict[str, str]] | None:
+    for template, pattern in _PATTERNS:
+        found = pattern.match(topic)
+        if found:
+            return template, found.groupdict()
+    return None
+
+
+def is_known_topic(topic: str) -> bool:
+    return all(match_template(t) is not None for t in expand_combined(topic))
+
+
+def entity_ids(topic: str) -> dict[str, str]:
+    """The conversation, user or queue id a topic names, e.g. ``{"user": "abc"}``; empty if none."""
+    matched = match_template(topic)
+    if matched is None:
+        return {}
+    template, groups = matched
+    if template.entity == "audit":
+        return {"audit": f"{groups['type']}/{groups['id']}"}
+    return {template.entity: groups["id"]}
+
+
+def expand_template(template: str, ids: Iterable[str]) -> list[str]:
+    """``v2.users.{id}.presence`` with ids -> one topic per id (order kept, duplicates dropped)."""
+    if "{id}" not in template:
+        raise ValueError(f"topic template {template!r} has no {{id}} placeholder")
+    return list(dict.fromkeys(template.replace("{id}", i) for i in ids))

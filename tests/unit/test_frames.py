@@ -1,0 +1,85 @@
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from genesys.frames import FrameKind, canonical_json, classify, envelope_key, event_key, excerpt
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+bodies = st.dictionaries(st.text(max_size=6), json_values, max_size=6)
+topics = st.from_regex(r"v2\.users\.[a-z0-9]{1,8}\.presence", fullmatch=True)
+correlations = st.uuids().map(str)
+
+
+def _reordered(body: dict) -> dict:
+    return {k: _reordered(v) if isinstance(v, dict) else v for k, v in reversed(list(body.items()))}
+
+
+@given(topic=topics, body=bodies, correlation=correlations, indent=st.sampled_from([None, 1, 4]))
+def test_key_order_and_whitespace_never_change_the_event_key(topic, body, correlation, indent):
+    # Given the same envelope serialized with another key order and whitespace
+    original = {"topicName": topic, "eventBody": body, "metadata": {"CorrelationId": correlation}}
+    text = json.dumps({"metadata": original["metadata"], "eventBody": _reordered(body), "topicName": topic}, indent=indent)
+    # When both are classified and keyed
+    again = classify(text)
+    # Then the key is the same
+    assert again.kind is FrameKind.EVENT
+    assert envelope_key(again.envelope) == envelope_key(original)
+
+
+@given(topic=topics, body=bodies, correlation=correlations, other=st.text(min_size=1, max_size=5))
+def test_any_change_to_topic_body_or_correlation_changes_the_key(topic, body, correlation, other):
+    key = event_key(topic, body, correlation)
+    assert event_key(topic + "." + other, body, correlation) != key
+    assert event_key(topic, {**body, "\x00extra": other}, correlation) != key
+    assert event_key(topic, body, correlation + other) != key
+
+
+def test_canonical_json_is_sorted_and_compact():
+    assert canonical_json({"b": 1, "a": {"d": [1, 2], "c": None}}) == '{"a":{"c":null,"d":[1,2]},"b":1}'
+
+
+def test_missing_correlation_id_is_keyed_consistently():
+    envelope = {"topicName": "v2.users.u.presence", "eventBody": {"a": 1}}
+    assert envelope_key(envelope) == event_key("v2.users.u.presence", {"a": 1}, None)
+
+
+def _frame(topic: str, body: object) -> str:
+    return json.dumps({"topicName": topic, "eventBody": body})
+
+
+def test_every_frame_kind_is_recognised():
+    cases = {
+        _frame("channel.metadata", {"message": "WebSocket Heartbeat"}): FrameKind.HEARTBEAT,
+        _frame("channel.metadata", {"message": "pong"}): FrameKind.PONG,
+        _frame("v2.system.socket_closing", {}): FrameKind.SOCKET_CLOSING,
+        _frame("v2.system.no_longer_subscribed.ch1", {}): FrameKind.NO_LONGER_SUBSCRIBED,
+        _frame("v2.system.token_revoked.ch1", {}): FrameKind.TOKEN_REVOKED,
+        json.dumps({"result": "200", "status": "subscribed"}): FrameKind.SUBSCRIBE_RESULT,
+        json.dumps({"result": "404", "status": "channel not found"}): FrameKind.NOT_FOUND,
+        _frame("v2.users.u1.presence", {"id": "u1"}): FrameKind.EVENT,
+        "{not json": FrameKind.MALFORMED,
+        "[1, 2]": FrameKind.MALFORMED,
+        json.dumps({"eventBody": {}}): FrameKind.MALFORMED,
+        json.dumps({"topicName": "v2.users.u1.presence"}): FrameKind.MALFORMED,
+        _frame("channel.metadata", {"message": "something else"}): FrameKind.MALFORMED,
+    }
+    for raw, kind in cases.items():
+        assert classify(raw).kind is kind, raw
+
+
+def test_bytes_frames_are_decoded_and_malformed_ones_say_why():
+    frame = classify(b"\xff\xfe not json")
+    assert frame.kind is FrameKind.MALFORMED
+    assert frame.reason == "not valid JSON"
+    assert not frame.confirms_liveness
+
+
+def test_excerpt_truncates_long_text_and_says_how_much_was_cut():
+    assert excerpt("x" * 10, limit=4) == "xxxx...(+6 chars)"
+    assert excerpt("short") == "short"
