@@ -85,7 +85,9 @@ def test_saml2_bearer_grant_returns_a_user_token(make_emulator, client):
     from datetime import UTC, datetime, timedelta
 
     emu = make_emulator(saml_clients={"saml-client": "saml-secret"})
-    assertion = build_assertion("https://idp.example.test", "alice@example.test", datetime.now(UTC) + timedelta(minutes=5))
+    assertion = build_assertion(
+        "https://idp.example.test", "alice@example.test", datetime.now(UTC) + timedelta(minutes=5)
+    )
     token = OAuthClient(emu.base_url, client).saml2_bearer(
         ClientCredentials("saml-client", "saml-secret"), org_name="emulator-org", assertion=assertion
     )

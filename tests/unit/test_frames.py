@@ -24,7 +24,9 @@ def _reordered(body: dict) -> dict:
 def test_key_order_and_whitespace_never_change_the_event_key(topic, body, correlation, indent):
     # Given the same envelope serialized with another key order and whitespace
     original = {"topicName": topic, "eventBody": body, "metadata": {"CorrelationId": correlation}}
-    text = json.dumps({"metadata": original["metadata"], "eventBody": _reordered(body), "topicName": topic}, indent=indent)
+    text = json.dumps(
+        {"metadata": original["metadata"], "eventBody": _reordered(body), "topicName": topic}, indent=indent
+    )
     # When both are classified and keyed
     again = classify(text)
     # Then the key is the same

@@ -23,7 +23,7 @@ def test_a_local_base_url_serves_both_hosts():
 
 
 def test_unknown_region_is_a_clear_error():
-    with pytest.raises(UnknownRegionError, match="unknown Genesys region domain 'mypurecloud.xx'"):
+    with pytest.raises(UnknownRegionError, match=r"unknown Genesys region domain 'mypurecloud\.xx'"):
         resolve_hosts("mypurecloud.xx", env={})
 
 
