@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +21,86 @@ from emulator.config import DEFAULT_CLIENT
 from genesys.frames import Frame, FrameKind, classify
 
 CLIENT_ID, CLIENT_SECRET = DEFAULT_CLIENT
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenesysBridgeTest")
+os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server standing in for AWS, on a free loopback port, shared by the session and reset per test."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+class FakeLambdaContext:
+    function_name = "test-function"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "req-0001"
+
+    def __init__(self, remaining_ms: int = 60_000) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def json_logs(*loggers: Any) -> Iterator[io.StringIO]:
+    """Everything the given Powertools loggers write, formatted as in production (JSON with extras)."""
+    buffer = io.StringIO()
+    attached = []
+    for powertools_logger in loggers:
+        handler = logging.StreamHandler(buffer)
+        handler.setFormatter(powertools_logger.registered_formatter)
+        powertools_logger.addHandler(handler)
+        attached.append((powertools_logger, handler))
+    try:
+        yield buffer
+    finally:
+        for powertools_logger, handler in attached:
+            powertools_logger.removeHandler(handler)
+
+
+def emf_metrics(output: str) -> list[dict[str, Any]]:
+    """Every EMF metric blob printed to stdout, flattened to {name, value, dimensions...}."""
+    found: list[dict[str, Any]] = []
+    for line in output.splitlines():
+        try:
+            blob = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(blob, dict) or "_aws" not in blob:
+            continue
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dims = {d: blob.get(d) for group in directive["Dimensions"] for d in group}
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                for v in value if isinstance(value, list) else [value]:
+                    found.append({"name": metric["Name"], "value": v, **dims})
+    return found
 
 
 @pytest.fixture

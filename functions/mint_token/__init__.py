@@ -1,0 +1,1 @@
+"""Scheduled minting of Genesys tokens into per-org token secrets."""
