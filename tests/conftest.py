@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import logging
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator

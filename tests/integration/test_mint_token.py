@@ -142,11 +142,14 @@ def test_bad_credentials_write_nothing_keep_the_old_token_and_log_no_secret(sm, 
     assert stored(sm, "acme/token").access_token == "OLD-TOKEN-VALUE"
     assert len(versions(sm, "acme/token")) == 1
     out = capsys.readouterr().out + logs.getvalue()
-    assert "WRONG-SECRET-xyz" not in out and "OLD-TOKEN-VALUE" not in out
+    assert "WRONG-SECRET-xyz" not in out
+    assert "OLD-TOKEN-VALUE" not in out
     metrics = {(m["name"], m["org"]): m["value"] for m in emf_metrics(out)}
     assert metrics[("TokenMintFailed", "acme")] == 1
     errors = [json.loads(line) for line in logs.getvalue().splitlines() if '"ERROR"' in line]
-    assert errors and errors[0]["org"] == "acme" and "HTTP 401" in errors[0]["detail"]
+    assert errors
+    assert errors[0]["org"] == "acme"
+    assert "HTTP 401" in errors[0]["detail"]
 
 
 def test_no_token_or_secret_appears_in_any_log_line(sm, setup, capsys):
@@ -204,7 +207,8 @@ def test_429_waits_at_least_retry_after_then_succeeds(sm, setup):
     sleeps: list[float] = []
     result = _minter(emu, sleeps).run(org, slot="1", force=False, deadline=time.time() + 60)
     assert result.outcome == "minted"
-    assert len(sleeps) == 1 and sleeps[0] >= 3
+    assert len(sleeps) == 1
+    assert sleeps[0] >= 3
 
 
 def test_429_longer_than_the_time_left_gives_up_and_writes_nothing(sm, setup):
@@ -213,7 +217,8 @@ def test_429_longer_than_the_time_left_gives_up_and_writes_nothing(sm, setup):
     emu.fault("fail_requests", target="oauth", count=1, status=429, retry_after=120)
     sleeps: list[float] = []
     result = _minter(emu, sleeps).run(org, slot="1", force=False, deadline=time.time() + 30)
-    assert result.outcome == "failed" and "no time left" in result.detail
+    assert result.outcome == "failed"
+    assert "no time left" in result.detail
     assert sleeps == []
     assert versions(sm, "acme/token") == []
 
@@ -225,7 +230,8 @@ def test_server_errors_are_retried_with_jittered_backoff_then_succeed(sm, setup)
     sleeps: list[float] = []
     result = _minter(emu, sleeps).run(org, slot="1", force=False, deadline=time.time() + 60)
     assert result.outcome == "minted"
-    assert len(sleeps) == 3 and all(0 <= s <= 0.05 for s in sleeps)
+    assert len(sleeps) == 3
+    assert all(0 <= s <= 0.05 for s in sleeps)
 
 
 def test_persistent_server_errors_give_up_after_bounded_attempts(sm, setup):
@@ -234,7 +240,8 @@ def test_persistent_server_errors_give_up_after_bounded_attempts(sm, setup):
     emu.fault("fail_requests", target="oauth", count=50, status=503)
     sleeps: list[float] = []
     result = _minter(emu, sleeps).run(org, slot="1", force=False, deadline=time.time() + 60)
-    assert result.outcome == "failed" and "gave up after 5 attempts" in result.detail
+    assert result.outcome == "failed"
+    assert "gave up after 5 attempts" in result.detail
     assert len(sleeps) == 4
 
 
@@ -284,6 +291,6 @@ def test_bad_org_config_is_a_clear_error():
                 )
             }
         )
+    org = {"name": "a", "environment": "mypurecloud.ie", "credentials_secret": "c", "token_secret": "t"}
     with pytest.raises(ConfigError, match="duplicate"):
-        org = {"name": "a", "environment": "mypurecloud.ie", "credentials_secret": "c", "token_secret": "t"}
         parse_orgs({"ORGS": json.dumps([org, org])})

@@ -105,14 +105,15 @@ def test_an_allowed_caller_gets_the_token_with_no_store(sm, configure):
         http_event("GET", "/orgs/acme/token", {"sub": "svc", "groups": "[cc-integrations other]"})
     )
     assert status == 200
-    assert body["access_token"] == "TOKEN-A" and body["token_type"] == "bearer"
+    assert body["access_token"] == "TOKEN-A"
+    assert body["token_type"] == "bearer"
     assert 2990 <= body["expires_in"] <= 3000
     assert headers["Cache-Control"] == "no-store"
 
 
 def test_a_caller_without_the_claims_is_denied(sm, configure):
     put_token(sm, "acme/token", "TOKEN-A", remaining=3000)
-    status, headers, body = call(http_event("GET", "/orgs/acme/token", {"sub": "svc", "groups": "[other]"}))
+    status, _headers, body = call(http_event("GET", "/orgs/acme/token", {"sub": "svc", "groups": "[other]"}))
     assert status == 403
     assert "TOKEN-A" not in json.dumps(body)
     # a scope-based rule allows any org
@@ -122,13 +123,15 @@ def test_a_caller_without_the_claims_is_denied(sm, configure):
 
 def test_unknown_org_is_404(sm, configure):
     status, _, body = call(http_event("GET", "/orgs/nobody/token", {"groups": "[cc-integrations]"}))
-    assert status == 404 and "nobody" in body["message"]
+    assert status == 404
+    assert "nobody" in body["message"]
 
 
 def test_no_token_with_enough_life_is_503_with_retry_after(sm, configure):
     put_token(sm, "beta/token", "DYING", remaining=100)
     status, headers, body = call(http_event("GET", "/orgs/beta/token", {}, scopes=["genesys/admin"]))
-    assert status == 503 and int(headers["Retry-After"]) > 0
+    assert status == 503
+    assert int(headers["Retry-After"]) > 0
     assert "DYING" not in json.dumps(body)
     # and a secret with no value at all is the same answer
     status, _, _ = call(http_event("GET", "/orgs/acme/token", {"groups": "[cc-integrations]"}))
@@ -202,14 +205,16 @@ def test_saml_assertion_is_exchanged_for_a_user_token_that_is_not_stored(sm, con
     claims = {"groups": "[cc-integrations]"}
     with json_logs(vend_handler.logger) as logs:
         status, headers, body = call(http_event("POST", "/orgs/acme/saml-token", claims, body={"assertion": assertion}))
-        assert status == 200 and headers["Cache-Control"] == "no-store"
+        assert status == 200
+        assert headers["Cache-Control"] == "no-store"
         assert [t["subject"] for t in emu.snapshot()["tokens"]] == ["alice@example.test"]
         # the user token is not written anywhere
         assert sm.list_secret_version_ids(SecretId="acme/token")["Versions"] == []
         # a bad assertion is refused
         bad = build_assertion("https://evil.example", "mallory", datetime.now(UTC) + timedelta(minutes=5))
         status, _, body_bad = call(http_event("POST", "/orgs/acme/saml-token", claims, body={"assertion": bad}))
-        assert status == 400 and "refused" in body_bad["message"]
+        assert status == 400
+        assert "refused" in body_bad["message"]
         status, _, _ = call(http_event("POST", "/orgs/acme/saml-token", claims, body={"nope": 1}))
         assert status == 400
         # an org without a SAML client
