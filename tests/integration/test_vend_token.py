@@ -72,7 +72,7 @@ def sm(aws):
 @pytest.fixture
 def configure(monkeypatch):
     def apply(emulator_url: str = "mypurecloud.ie", saml: bool = False) -> None:
-        acme = {
+        acme: dict[str, Any] = {
             "name": "acme",
             "environment": emulator_url,
             "credentials_secret": "acme/credentials",
