@@ -1,0 +1,1 @@
+"""The Fargate service: overlapping notification sockets, exactly-once storage, coverage ledger."""

@@ -1,0 +1,74 @@
+"""Worker metrics: counted in memory, flushed as EMF through Powertools every ``metrics_interval`` seconds."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Metrics, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+COUNTERS = ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors", "Quarantined", "RejectedTopics")
+LAG_SAMPLES = 100  # Powertools keeps at most 100 values of one metric per blob
+
+
+@dataclass
+class WorkerMetrics:
+    namespace: str | None = None
+    counts: Counter[str] = field(default_factory=Counter)  # since the last flush
+    totals: Counter[str] = field(default_factory=Counter)  # since start, for progress and tests
+    rotations: Counter[str] = field(default_factory=Counter)
+    rotation_totals: Counter[str] = field(default_factory=Counter)
+    uncovered: dict[str, float] = field(default_factory=dict)
+    lag_ms: list[float] = field(default_factory=list)
+    _lag_seen: int = 0
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self._emf = Metrics(namespace=self.namespace, service="stream-worker")
+
+    def count(self, name: str, value: int = 1) -> None:
+        self.counts[name] += value
+        self.totals[name] += value
+
+    def rotation(self, reason: str) -> None:
+        self.rotations[reason] += 1
+        self.rotation_totals[reason] += 1
+
+    def add_uncovered(self, shard: str, seconds: float) -> None:
+        self.uncovered[shard] = self.uncovered.get(shard, 0.0) + seconds
+
+    def lag(self, milliseconds: float) -> None:
+        # reservoir sample: an unbiased 100 of the interval's lags
+        self._lag_seen += 1
+        if len(self.lag_ms) < LAG_SAMPLES:
+            self.lag_ms.append(milliseconds)
+        else:
+            slot = self._rng.randrange(self._lag_seen)
+            if slot < LAG_SAMPLES:
+                self.lag_ms[slot] = milliseconds
+
+    def flush(self, live_sockets: dict[str, int], queue_depth: int, uncovered_now: dict[str, float]) -> None:
+        for name in COUNTERS:
+            self._emf.add_metric(name=name, unit=MetricUnit.Count, value=self.counts.get(name, 0))
+        self._emf.add_metric(name="QueueDepth", unit=MetricUnit.Count, value=queue_depth)
+        for value in self.lag_ms:
+            self._emf.add_metric(name="EventLagMs", unit=MetricUnit.Milliseconds, value=value)
+        self._emf.flush_metrics()
+        for shard, live in live_sockets.items():
+            self._single("LiveSockets", MetricUnit.Count, live, "shard", shard)
+            seconds = self.uncovered.get(shard, 0.0) + uncovered_now.get(shard, 0.0)
+            self._single("UncoveredSeconds", MetricUnit.Seconds, round(seconds, 3), "shard", shard)
+        for reason, value in self.rotations.items():
+            self._single("Rotations", MetricUnit.Count, value, "reason", reason)
+        self.counts.clear()
+        self.rotations.clear()
+        self.uncovered.clear()
+        self.lag_ms.clear()
+        self._lag_seen = 0
+
+    def _single(self, name: str, unit: MetricUnit, value: float, dimension: str, dim_value: str) -> None:
+        with single_metric(name=name, unit=unit, value=value, namespace=self._emf.namespace) as metric:
+            metric.add_dimension("service", "stream-worker")
+            metric.add_dimension(dimension, dim_value)

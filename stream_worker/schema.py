@@ -1,0 +1,72 @@
+"""Table layouts, defined once: the CDK app and the local stack both build tables from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TIME_SPREAD = 16  # write-spread partitions per hour in the time-window index
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+    sort_type: str = "N"
+
+
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    partition_key: str
+    sort_key: str | None
+    indexes: tuple[Index, ...]
+    ttl_attribute: str | None = None
+
+    def attribute_types(self) -> dict[str, str]:
+        types = {self.partition_key: "S"}
+        if self.sort_key:
+            types[self.sort_key] = "S"
+        for index in self.indexes:
+            types[index.partition_key] = "S"
+            types[index.sort_key] = index.sort_type
+        return types
+
+
+EVENTS = TableLayout(
+    partition_key="pk",  # the event key (or "quarantine#<sha256>")
+    sort_key=None,
+    indexes=(
+        Index("by_topic", "topic", "received_ms"),
+        Index("by_entity", "entity", "received_ms"),
+        Index("by_time", "time_bucket", "received_ms"),  # "<YYYY-MM-DDTHH>#<0..15>": no single hot partition
+    ),
+    ttl_attribute="expires_at",
+)
+
+COVERAGE = TableLayout(partition_key="shard", sort_key="session", indexes=())
+
+
+def create_table_kwargs(name: str, layout: TableLayout) -> dict[str, object]:
+    """boto3 ``create_table`` arguments (on-demand) for the local stack and tests."""
+    keys = [{"AttributeName": layout.partition_key, "KeyType": "HASH"}]
+    if layout.sort_key:
+        keys.append({"AttributeName": layout.sort_key, "KeyType": "RANGE"})
+    kwargs: dict[str, object] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t in layout.attribute_types().items()],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if layout.indexes:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": i.name,
+                "KeySchema": [
+                    {"AttributeName": i.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": i.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for i in layout.indexes
+        ]
+    return kwargs

@@ -1,0 +1,237 @@
+"""One notification channel with one websocket: open, confirm, read, watch liveness, retire.
+
+A session never decides to rotate; it reports. ``wants_rotation`` is set with a reason when the socket is still
+alive but should be replaced (socket_closing, no_longer_subscribed, token_revoked); ``ended`` is set when it is
+dead (closed, dropped, evicted, liveness). The supervisor acts on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from genesys.frames import PING_FRAME, FrameKind, classify
+from genesys.models import Channel, ChannelTopic
+from genesys.notifications import NotificationsApi
+from genesys.token_secret import TokenSecret
+from stream_worker.records import Received
+from stream_worker.sharding import Shard
+
+log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    async def submit(self, event: Received) -> None: ...
+
+    async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimings:
+    ping_after: float
+    liveness_timeout: float
+    confirm_timeout: float
+
+
+class SessionOpenError(Exception):
+    """The session could not be confirmed; nothing of it is left running."""
+
+
+Connect = Callable[[str], Awaitable[ClientConnection]]
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
+class SocketSession:
+    def __init__(
+        self,
+        shard: Shard,
+        token: TokenSecret,
+        *,
+        api: NotificationsApi,
+        connect: Connect,
+        sink: FrameSink,
+        run_blocking: RunBlocking,
+        timings: SessionTimings,
+        on_rejected: Callable[[list[ChannelTopic]], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shard = shard
+        self.token = token
+        self._api = api
+        self._connect = connect
+        self._sink = sink
+        self._run_blocking = run_blocking
+        self._timings = timings
+        self._on_rejected = on_rejected
+        self._clock = clock
+        self.channel: Channel | None = None
+        self.ws: ClientConnection | None = None
+        self.confirmed_at: float | None = None
+        self.last_frame_at = 0.0
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self.alive_until = 0.0  # last moment the socket was known alive
+        self.wants_rotation = asyncio.Event()
+        self.rotation_reason = ""
+        self._confirmed = asyncio.Event()
+        self._retiring = False
+        self._reader: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def channel_id(self) -> str:
+        return self.channel.id if self.channel else "-"
+
+    @property
+    def live(self) -> bool:
+        return self.confirmed_at is not None and not self.ended.is_set()
+
+    def expires_at(self) -> tuple[float, float]:
+        """(token expiry, channel expiry): the socket may die at either."""
+        channel_expiry = self.channel.expires_at() if self.channel else None
+        return self.token.expires_at, channel_expiry if channel_expiry is not None else float("inf")
+
+    # ---------------------------------------------------------------- opening
+    async def open(self, topics: list[str]) -> None:
+        """Create a channel, subscribe, connect and wait for a heartbeat or pong. Raises on any failure."""
+        self.channel = await self._run_blocking(self._api.create_channel)
+        results: list[ChannelTopic] = await self._run_blocking(self._api.replace_subscriptions, self.channel.id, topics)
+        rejected = [t for t in results if not t.permitted]
+        if rejected:
+            self._on_rejected(rejected)
+        if len(rejected) == len(results):
+            raise SessionOpenError(f"every topic of shard {self.shard.id} was rejected")
+        self.ws = await self._connect(self.channel.connect_uri)
+        self.last_frame_at = self._clock()
+        self._reader = asyncio.create_task(self._read(), name=f"read-{self.channel.id}")
+        self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.channel.id}")
+        await self.ws.send(PING_FRAME)
+        confirmed = asyncio.create_task(self._confirmed.wait())
+        ended = asyncio.create_task(self.ended.wait())
+        try:
+            await asyncio.wait(
+                {confirmed, ended}, timeout=self._timings.confirm_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            confirmed.cancel()
+            ended.cancel()
+        if not self._confirmed.is_set() or self.ended.is_set():
+            reason = self.end_reason or "no heartbeat or pong in time"
+            await self.retire("unconfirmed")
+            raise SessionOpenError(f"socket on {self.channel.id} not confirmed: {reason}")
+        self.confirmed_at = self.alive_until = self._clock()
+
+    # ---------------------------------------------------------------- running
+    async def _read(self) -> None:
+        assert self.ws is not None
+        reason = "closed"
+        try:
+            async for raw in self.ws:
+                await self._handle(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+                if self.ended.is_set():
+                    return
+        except ConnectionClosed:
+            pass
+        except Exception:  # never let one bad frame kill the socket silently
+            log.exception("socket reader failed", extra={"channel_id": self.channel_id, "shard": self.shard.id})
+            reason = "error"
+        if self.ws.close_code is not None and not self._retiring:
+            reason = f"closed {self.ws.close_code}"
+            log.warning(
+                "socket closed",
+                extra={
+                    "channel_id": self.channel_id,
+                    "shard": self.shard.id,
+                    "code": self.ws.close_code,
+                    "reason": (self.ws.close_reason or "")[:120],
+                },
+            )
+        self._end("closed" if reason.startswith("closed") else reason, self._clock())
+
+    async def _handle(self, raw: str) -> None:
+        now = self._clock()
+        frame = classify(raw)
+        if frame.kind is FrameKind.MALFORMED:
+            await self._sink.quarantine(raw, frame.reason, self.channel_id, self.shard.id, self.shard.org.name, now)
+            return
+        self.last_frame_at = now
+        if frame.kind is FrameKind.EVENT:
+            event = Received(raw, frame.envelope, self.channel_id, self.shard.id, self.shard.org.name, now)
+            await self._sink.submit(event)
+        elif frame.kind in (FrameKind.HEARTBEAT, FrameKind.PONG):
+            self._confirmed.set()
+        elif frame.kind is FrameKind.SOCKET_CLOSING:
+            self._rotate("socket_closing")
+        elif frame.kind is FrameKind.NO_LONGER_SUBSCRIBED:
+            self._rotate("no_longer_subscribed")
+        elif frame.kind is FrameKind.TOKEN_REVOKED:
+            self._rotate("token_revoked")
+        elif frame.kind is FrameKind.NOT_FOUND:
+            self._end("evicted", now)
+        elif frame.kind is FrameKind.SUBSCRIBE_RESULT:
+            log.info("subscribe result", extra={"channel_id": self.channel_id, "result": frame.envelope.get("result")})
+
+    async def _watch(self) -> None:
+        """Ping after silence; a socket that answers nothing within the liveness timeout is dead."""
+        assert self.ws is not None
+        ping_sent_at: float | None = None
+        step = max(0.05, min(self._timings.ping_after, self._timings.liveness_timeout) / 4)
+        while not self.ended.is_set():
+            await asyncio.sleep(step)
+            now = self._clock()
+            if ping_sent_at is not None and self.last_frame_at >= ping_sent_at:
+                ping_sent_at = None
+            if ping_sent_at is None and now - self.last_frame_at >= self._timings.ping_after:
+                ping_sent_at = now
+                with contextlib.suppress(ConnectionClosed):
+                    await self.ws.send(json.dumps({"message": "ping"}))
+            elif ping_sent_at is not None and now - ping_sent_at >= self._timings.liveness_timeout:
+                log.warning("socket silent after ping; declaring it dead", extra={"channel_id": self.channel_id})
+                self._end("liveness", self.last_frame_at)
+                self.ws.transport.abort()
+                return
+            else:
+                self.alive_until = now if self.live else self.alive_until
+
+    def _rotate(self, reason: str) -> None:
+        if not self.wants_rotation.is_set():
+            self.rotation_reason = reason
+            self.wants_rotation.set()
+
+    def _end(self, reason: str, alive_until: float) -> None:
+        if self.ended.is_set():
+            return
+        self.end_reason = "retired" if self._retiring else reason
+        self.alive_until = max(self.alive_until, alive_until) if reason != "liveness" else alive_until
+        self.ended.set()
+
+    # ---------------------------------------------------------------- closing
+    async def retire(self, reason: str = "retired", drain_timeout: float = 10.0) -> None:
+        """Close on purpose (after its replacement is confirmed, or at shutdown).
+
+        The reader is not cancelled: it hands over every frame that arrived before the close, then ends.
+        """
+        self._retiring = not self.ended.is_set()
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(1000, reason), 5)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), drain_timeout)
+            except TimeoutError:
+                log.error("socket reader did not finish after close", extra={"channel_id": self.channel_id})
+                self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._end(reason, self._clock())

@@ -1,0 +1,120 @@
+"""Worker configuration from environment variables, parsed into a typed model (exit code 2 when invalid)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from genesys.regions import UnknownRegionError, resolve_hosts
+from genesys.topics import expand_template
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message names the variable and the problem."""
+
+
+class TemplateIds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    template: str
+    ids: tuple[str, ...] = Field(min_length=1)
+
+    def topics(self) -> list[str]:
+        return expand_template(self.template, self.ids)
+
+
+class OrgTopics(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    environment: str
+    token_secret: str = Field(min_length=1)
+    topics: tuple[str, ...] = ()
+    templates: tuple[TemplateIds, ...] = ()
+
+    @field_validator("environment")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            resolve_hosts(value, env={})
+        except UnknownRegionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def all_topics(self) -> list[str]:
+        expanded = list(self.topics) + [t for spec in self.templates for t in spec.topics()]
+        return list(dict.fromkeys(expanded))
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    orgs: tuple[OrgTopics, ...] = Field(min_length=1)
+    events_table: str = Field(min_length=1)
+    coverage_table: str = Field(min_length=1)
+    payload_bucket: str = Field(min_length=1, description="S3 bucket for envelopes too large for an item")
+    shard_size: int = Field(1000, ge=1, le=1000)
+    sockets_per_shard: int = Field(2, ge=1, le=4)
+    channel_budget: int = Field(10, ge=2, le=20, description="channels in use per OAuth client")
+    token_rotation_lead: float = Field(600, gt=0)
+    channel_rotation_lead: float = Field(600, gt=0)
+    min_token_life: float | None = Field(None, gt=0, description="default: 2 x token_rotation_lead")
+    ping_after: float = Field(35, gt=0, description="send a ping after this long without a frame")
+    liveness_timeout: float = Field(10, gt=0, description="declare a socket dead this long after an unanswered ping")
+    confirm_timeout: float = Field(15, gt=0)
+    keepalive_interval: float | None = Field(20, gt=0, description="websocket protocol ping interval")
+    write_concurrency: int = Field(16, ge=1, le=256)
+    queue_max: int = Field(10_000, ge=10)
+    dedupe_cache: int = Field(200_000, ge=0)
+    metrics_interval: float = Field(60, gt=0)
+    ledger_interval: float = Field(10, gt=0)
+    drain_timeout: float = Field(100, gt=0, description="SIGTERM: at most this long to flush writes")
+    health_file: str = "/tmp/stream-worker-health.json"  # noqa: S108 - the container's own scratch space
+    health_max_age: float = Field(30, gt=0)
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    event_ttl_days: int | None = Field(None, ge=1)
+    rest_timeout: float = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _topics_present(self) -> WorkerSettings:
+        for org in self.orgs:
+            if not org.all_topics():
+                raise ValueError(f"org {org.name} has no topics")
+        if len({o.name for o in self.orgs}) != len(self.orgs):
+            raise ValueError("org names must be unique")
+        return self
+
+    @property
+    def required_token_life(self) -> float:
+        return self.min_token_life if self.min_token_life is not None else 2 * self.token_rotation_lead
+
+
+_JSON_FIELDS = {"orgs"}
+ENV_NAMES = {name: ("WORKER_ORGS" if name == "orgs" else name.upper()) for name in WorkerSettings.model_fields}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    for field, var in ENV_NAMES.items():
+        if var not in env or env[var] == "":
+            continue
+        if field in _JSON_FIELDS:
+            try:
+                raw[field] = json.loads(env[var])
+            except ValueError:
+                raise SettingsError(f"{var} is not valid JSON") from None
+        else:
+            raw[field] = env[var]
+    try:
+        return WorkerSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = list(error["loc"])
+            var = ENV_NAMES.get(str(loc[0]), str(loc[0])) if loc else "config"
+            where = ".".join(str(p) for p in loc[1:])
+            problems.append(f"{var}{'.' + where if where else ''}: {error['msg']}")
+        raise SettingsError("invalid worker configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,249 @@
+"""One shard: keep ``sockets_per_shard`` confirmed sockets on distinct channels, rotating make-before-break."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+from genesys.backoff import Backoff
+from genesys.errors import BadCredentialsError, GenesysError
+from genesys.models import ChannelTopic
+from genesys.notifications import NotificationsApi
+from genesys.token_reader import TokenReader, TokenUnavailableError
+from genesys.token_secret import TokenSecret
+from stream_worker.ledger import LedgerRecorder
+from stream_worker.metrics import WorkerMetrics
+from stream_worker.session import Connect, FrameSink, SessionOpenError, SessionTimings, SocketSession
+from stream_worker.settings import WorkerSettings
+from stream_worker.sharding import Shard
+
+log = logging.getLogger(__name__)
+OPEN_ERRORS = (GenesysError, SessionOpenError, OSError, TimeoutError, WebSocketException, InvalidHandshake)
+
+
+class ChannelBudget:
+    """Channels in use (live, or being made) per OAuth client: never more than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use < self.limit)
+            self.in_use += 1
+
+    async def release(self) -> None:
+        async with self._changed:
+            self.in_use -= 1
+            self._changed.notify_all()
+
+
+class ShardSupervisor:
+    def __init__(
+        self,
+        shard: Shard,
+        settings: WorkerSettings,
+        *,
+        reader: TokenReader,
+        api_for: Callable[[TokenSecret], NotificationsApi],
+        connect: Connect,
+        sink: FrameSink,
+        budget: ChannelBudget,
+        ledger: LedgerRecorder,
+        metrics: WorkerMetrics,
+        stopping: asyncio.Event,
+        run_blocking: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shard = shard
+        self._settings = settings
+        self._reader = reader
+        self._api_for = api_for
+        self._connect = connect
+        self._sink = sink
+        self._budget = budget
+        self._ledger = ledger
+        self._metrics = metrics
+        self._stopping = stopping
+        self._run_blocking = run_blocking
+        self._clock = clock
+        self._lock = asyncio.Lock()  # one rotation at a time: slots never rotate together
+        self._rejected: set[str] = set()
+        self.sessions: set[SocketSession] = set()
+        self.first_covered_at: float | None = None
+        self._uncovered_since: float | None = None
+        self._timings = SessionTimings(settings.ping_after, settings.liveness_timeout, settings.confirm_timeout)
+        self._trackers: set[asyncio.Task[None]] = set()
+
+    # ---------------------------------------------------------------- state
+    def live_count(self) -> int:
+        return sum(1 for s in self.sessions if s.live)
+
+    def uncovered_now(self, now: float) -> float:
+        """Seconds of the current gap (0 when covered); the metric adds it at flush time."""
+        return now - self._uncovered_since if self._uncovered_since is not None else 0.0
+
+    def take_uncovered(self, now: float) -> float:
+        if self._uncovered_since is None:
+            return 0.0
+        gap, self._uncovered_since = now - self._uncovered_since, now
+        return gap
+
+    def _coverage_changed(self, at: float) -> None:
+        live = self.live_count()
+        if live > 0:
+            if self.first_covered_at is None:
+                self.first_covered_at = at
+            if self._uncovered_since is not None:
+                self._metrics.add_uncovered(self.shard.id, max(0.0, at - self._uncovered_since))
+                log.warning(
+                    "shard covered again", extra={"shard": self.shard.id, "gap_s": round(at - self._uncovered_since, 3)}
+                )
+                self._uncovered_since = None
+        elif self.first_covered_at is not None and not self._stopping.is_set() and self._uncovered_since is None:
+            self._uncovered_since = at
+            log.error("shard has no live socket", extra={"shard": self.shard.id})
+
+    # ---------------------------------------------------------------- running
+    async def run(self) -> None:
+        await asyncio.gather(*(self._run_slot(k) for k in range(self._settings.sockets_per_shard)))
+
+    async def _run_slot(self, slot: int) -> None:
+        current: SocketSession | None = None
+        while not self._stopping.is_set():
+            replacement = await self._open(slot)
+            if replacement is None:
+                break
+            if current is not None:
+                await current.retire()  # make-before-break: only now that the replacement is confirmed
+            current = replacement
+            reason = await self._next_trigger(current, slot)
+            if reason is None:
+                break
+            self._metrics.rotation(reason)
+            log.info(
+                "rotating socket",
+                extra={"shard": self.shard.id, "slot": slot, "reason": reason, "channel_id": current.channel_id},
+            )
+
+    async def _next_trigger(self, session: SocketSession, slot: int) -> str | None:
+        # staggered leads: slot k rotates (1 + k/n) leads before expiry, so slots never rotate together
+        factor = 1 + slot / self._settings.sockets_per_shard
+        token_expiry, channel_expiry = session.expires_at()
+        due, due_reason = min(
+            (token_expiry - self._settings.token_rotation_lead * factor, "token_expiry"),
+            (channel_expiry - self._settings.channel_rotation_lead * factor, "channel_expiry"),
+        )
+        waits = {
+            asyncio.create_task(session.ended.wait()): "ended",
+            asyncio.create_task(session.wants_rotation.wait()): "wants",
+            asyncio.create_task(self._stopping.wait()): "stop",
+            asyncio.create_task(asyncio.sleep(max(0.0, due - self._clock()))): "due",
+        }
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        fired = {waits[t] for t in done}
+        if "stop" in fired:
+            return None
+        if "ended" in fired or session.ended.is_set():
+            return session.end_reason
+        if "wants" in fired:
+            return session.rotation_reason
+        return due_reason
+
+    async def _open(self, slot: int) -> SocketSession | None:
+        backoff = Backoff(base=0.5, cap=30.0, reset_after=120.0)
+        while not self._stopping.is_set():
+            async with self._lock:
+                if self._stopping.is_set():
+                    return None
+                session, error = await self._try_open()
+            if session is not None:
+                return session
+            delay = backoff.next_delay(error)
+            log.warning(
+                "could not open a socket; retrying",
+                extra={
+                    "shard": self.shard.id,
+                    "slot": slot,
+                    "error": f"{type(error).__name__}: {error}",
+                    "retry_in": round(delay, 2),
+                },
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+        return None
+
+    async def _try_open(self) -> tuple[SocketSession | None, BaseException | None]:
+        try:
+            token: TokenSecret = await self._run_blocking(self._reader.current, self._settings.required_token_life)
+        except TokenUnavailableError as exc:  # never put a token without enough life into a new channel
+            return None, exc
+        await self._budget.acquire()
+        session = SocketSession(
+            self.shard,
+            token,
+            api=self._api_for(token),
+            connect=self._connect,
+            sink=self._sink,
+            run_blocking=self._run_blocking,
+            timings=self._timings,
+            on_rejected=self._report_rejected,
+            clock=self._clock,
+        )
+        try:
+            await session.open([t for t in self.shard.topics if t not in self._rejected])
+        except OPEN_ERRORS as exc:
+            await self._budget.release()
+            if isinstance(exc, BadCredentialsError):
+                await self._run_blocking(self._reader.refresh)
+            return None, exc
+        except BaseException:
+            await self._budget.release()
+            raise
+        assert session.confirmed_at is not None
+        self.sessions.add(session)
+        self._ledger.confirmed(self.shard.id, session.channel_id, session.confirmed_at)
+        self._coverage_changed(session.confirmed_at)
+        tracker = asyncio.create_task(self._track(session))
+        self._trackers.add(tracker)
+        tracker.add_done_callback(self._trackers.discard)
+        return session, None
+
+    async def _track(self, session: SocketSession) -> None:
+        await session.ended.wait()
+        self.sessions.discard(session)
+        await self._budget.release()
+        self._ledger.ended(self.shard.id, session.channel_id, session.alive_until, session.end_reason)
+        self._coverage_changed(session.alive_until if session.end_reason == "liveness" else self._clock())
+
+    def _report_rejected(self, topics: list[ChannelTopic]) -> None:
+        fresh = [t for t in topics if t.id not in self._rejected]
+        for topic in fresh:
+            self._rejected.add(topic.id)
+            log.error(
+                "topic rejected by Genesys; it will not be requested again",
+                extra={
+                    "shard": self.shard.id,
+                    "topic": topic.id,
+                    "reason": topic.rejection_reason,
+                    "missing": list(topic.missing_permissions),
+                },
+            )
+        if fresh:
+            self._metrics.count("RejectedTopics", len(fresh))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.retire("shutdown") for s in list(self.sessions)))
+        await asyncio.gather(*self._trackers, return_exceptions=True)

@@ -1,0 +1,194 @@
+"""Composition: shards, supervisors, the writer, the ledger, metrics and health, and the shutdown sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from genesys.notifications import NotificationsApi
+from genesys.regions import resolve_hosts
+from genesys.token_reader import SecretSource, TokenReader
+from genesys.token_secret import TokenSecret
+from stream_worker.aws import CoverageTable, EventStore
+from stream_worker.ledger import LedgerRecorder
+from stream_worker.metrics import WorkerMetrics
+from stream_worker.settings import OrgTopics, WorkerSettings
+from stream_worker.sharding import plan_shards
+from stream_worker.supervisor import ChannelBudget, ShardSupervisor
+from stream_worker.writer import EventWriter
+
+log = logging.getLogger(__name__)
+SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        secrets: SecretSource,
+        dynamodb: Any,
+        s3: Any,
+        http: httpx.Client,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._http = http
+        self.shards = plan_shards(settings)
+        self.metrics = WorkerMetrics()
+        self.writer = EventWriter(
+            EventStore(dynamodb, s3, settings.events_table, settings.payload_bucket),
+            self.metrics,
+            concurrency=settings.write_concurrency,
+            queue_max=settings.queue_max,
+            dedupe_cache=settings.dedupe_cache,
+            ttl_days=settings.event_ttl_days,
+            clock=clock,
+        )
+        self.ledger = LedgerRecorder(
+            CoverageTable(dynamodb, settings.coverage_table), settings.worker_id, self.writer.run_blocking
+        )
+        self.stopping = asyncio.Event()
+        self.shutdown_started_at: float | None = None
+        readers = {
+            o.name: TokenReader(
+                secrets, o.token_secret, max_age=60, early_reread=settings.token_rotation_lead, clock=clock
+            )
+            for o in settings.orgs
+        }
+        budgets = {o.name: ChannelBudget(settings.channel_budget) for o in settings.orgs}
+        self.supervisors = [
+            ShardSupervisor(
+                shard,
+                settings,
+                reader=readers[shard.org.name],
+                api_for=self._api_factory(shard.org),
+                connect=self._connect,
+                sink=self.writer,
+                budget=budgets[shard.org.name],
+                ledger=self.ledger,
+                metrics=self.metrics,
+                stopping=self.stopping,
+                clock=clock,
+            )
+            for shard in self.shards
+        ]
+
+    def _api_factory(self, org: OrgTopics) -> Callable[[TokenSecret], NotificationsApi]:
+        api_url = resolve_hosts(org.environment).api_url
+        return lambda token: NotificationsApi(api_url, token.access_token, self._http)
+
+    async def _connect(self, uri: str) -> ClientConnection:
+        keepalive = self.settings.keepalive_interval
+        return await websockets.connect(
+            uri,
+            ping_interval=keepalive,
+            ping_timeout=keepalive,
+            open_timeout=self.settings.confirm_timeout,
+            close_timeout=5,
+            max_size=2**24,
+            max_queue=64,
+        )
+
+    # ---------------------------------------------------------------- views
+    @property
+    def coverage_started_at(self) -> float | None:
+        """When every shard first had a confirmed socket: from here on no event may be lost."""
+        starts = [s.first_covered_at for s in self.supervisors]
+        return None if any(t is None for t in starts) else max(t for t in starts if t is not None)
+
+    def live_sockets(self) -> dict[str, int]:
+        return {s.shard.id: s.live_count() for s in self.supervisors}
+
+    def healthy(self) -> bool:
+        now = self._clock()
+        return all(v > 0 for v in self.live_sockets().values()) and self.writer.healthy(
+            now, self.settings.health_max_age
+        )
+
+    # ---------------------------------------------------------------- running
+    def request_stop(self) -> None:
+        if not self.stopping.is_set():
+            self.shutdown_started_at = self._clock()
+            log.info("shutdown requested: no new sockets from now on")
+            self.stopping.set()
+
+    async def run(self) -> int:
+        log.info(
+            "stream worker starting",
+            extra={
+                "shards": {s.id: len(s.topics) for s in self.shards},
+                "sockets_per_shard": self.settings.sockets_per_shard,
+            },
+        )
+        self.writer.start()
+        supervisors = [asyncio.create_task(s.run(), name=f"shard-{s.shard.id}") for s in self.supervisors]
+        periodic = [
+            asyncio.create_task(self._every(self.settings.metrics_interval, self.flush_metrics)),
+            asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
+            asyncio.create_task(self._every(min(5.0, self.settings.health_max_age / 3), self._write_health)),
+        ]
+        await self.stopping.wait()
+        await asyncio.gather(*supervisors, return_exceptions=True)
+        code = await self._shutdown()
+        for task in periodic:
+            task.cancel()
+        await asyncio.gather(*periodic, return_exceptions=True)
+        return code
+
+    async def _shutdown(self) -> int:
+        deadline = time.monotonic() + self.settings.drain_timeout
+        await asyncio.sleep(SHUTDOWN_LINGER)
+        await asyncio.gather(*(s.close() for s in self.supervisors))
+        flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
+        left = await self.writer.stop()
+        await self.ledger.flush()
+        self.flush_metrics()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.settings.health_file)
+        if not flushed:
+            log.critical("shutdown deadline reached with events not yet written", extra={"unwritten": left})
+            return 1
+        log.info("stream worker stopped", extra={"stored": self.metrics.totals["EventsStored"]})
+        return 0
+
+    async def _every(self, interval: float, action: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                result = action()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # a periodic chore never takes the worker down
+                log.exception("periodic task failed")
+
+    async def _ledger_tick(self) -> None:
+        self.ledger.still_alive(self._clock())
+        await self.ledger.flush()
+
+    def flush_metrics(self) -> None:
+        now = self._clock()
+        uncovered_now = {s.shard.id: s.take_uncovered(now) for s in self.supervisors}
+        self.metrics.flush(self.live_sockets(), self.writer.queue.qsize(), uncovered_now)
+
+    def _write_health(self) -> None:
+        state = {
+            "ts": self._clock(),
+            "live": self.live_sockets(),
+            "writes_ok": self.writer.healthy(self._clock(), self.settings.health_max_age),
+        }
+        tmp = f"{self.settings.health_file}.tmp"
+        with open(tmp, "w") as handle:
+            json.dump(state, handle)
+        os.replace(tmp, self.settings.health_file)
