@@ -15,6 +15,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from genesys.logs import quiet_sdk_loggers
 from genesys.notifications import NotificationsApi
 from genesys.regions import resolve_hosts
 from genesys.token_reader import SecretSource, TokenReader
@@ -42,6 +43,7 @@ class Worker:
         http: httpx.Client,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        quiet_sdk_loggers()
         self.settings = settings
         self._clock = clock
         self._http = http
@@ -57,13 +59,19 @@ class Worker:
             clock=clock,
         )
         self.ledger = LedgerRecorder(
-            CoverageTable(dynamodb, settings.coverage_table), settings.worker_id, self.writer.run_blocking
+            CoverageTable(dynamodb, settings.coverage_table), settings.worker_id, asyncio.to_thread
         )
         self.stopping = asyncio.Event()
         self.shutdown_started_at: float | None = None
+        # re-read the secret early, and often enough near expiry that a freshly minted token is picked up in time
         readers = {
             o.name: TokenReader(
-                secrets, o.token_secret, max_age=60, early_reread=settings.token_rotation_lead, clock=clock
+                secrets,
+                o.token_secret,
+                max_age=60,
+                early_reread=settings.token_rotation_lead,
+                reread_interval=min(5.0, settings.token_rotation_lead / 4),
+                clock=clock,
             )
             for o in settings.orgs
         }
@@ -137,7 +145,7 @@ class Worker:
         periodic = [
             asyncio.create_task(self._every(self.settings.metrics_interval, self.flush_metrics)),
             asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
-            asyncio.create_task(self._every(min(5.0, self.settings.health_max_age / 3), self._write_health)),
+            asyncio.create_task(self._every(min(1.0, self.settings.health_max_age / 3), self._write_health, now=True)),
         ]
         await self.stopping.wait()
         await asyncio.gather(*supervisors, return_exceptions=True)
@@ -163,9 +171,11 @@ class Worker:
         log.info("stream worker stopped", extra={"stored": self.metrics.totals["EventsStored"]})
         return 0
 
-    async def _every(self, interval: float, action: Callable[[], Any]) -> None:
+    async def _every(self, interval: float, action: Callable[[], Any], *, now: bool = False) -> None:
         while True:
-            await asyncio.sleep(interval)
+            if not now:
+                await asyncio.sleep(interval)
+            now = False
             try:
                 result = action()
                 if asyncio.iscoroutine(result):

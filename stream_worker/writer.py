@@ -9,7 +9,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from genesys.backoff import Backoff
 from genesys.frames import excerpt
@@ -134,6 +133,3 @@ class EventWriter:
 
     def healthy(self, now: float, max_failing: float) -> bool:
         return self.failing_since is None or now - self.failing_since < max_failing
-
-    def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

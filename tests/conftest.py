@@ -24,6 +24,7 @@ CLIENT_ID, CLIENT_SECRET = DEFAULT_CLIENT
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "GenesysBridgeTest")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server access lines
 
 
 @pytest.fixture(scope="session")

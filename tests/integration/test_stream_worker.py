@@ -3,27 +3,385 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
 
+import boto3
 import pytest
 
-from tests.support.bridge import build_bridge
+from emulator.local_stack import MinterLoop, StackNames, create_resources, org_config, worker_env
+from genesys.frames import envelope_key
+from genesys.token_secret import TokenSecret
+from stream_worker.queries import EventQueries
+from stream_worker.verify import verify
+from tests.support.bridge import MINTER_POLICY, TOPICS, WORKER_DEFAULTS, Bridge, build_bridge
+from tests.support.naive_client import NaiveClient
 
 pytestmark = pytest.mark.slow
 FAST = {"heartbeat_interval": 0.5, "event_rate": 40, "token_lifetime": 8, "socket_closing_grace": 3}
 
 
+async def running_bridge(make_emulator, tmp_path, emulator: dict[str, Any] | None = None, **worker: Any) -> Bridge:
+    emu = make_emulator(**{**FAST, **(emulator or {})})
+    return await build_bridge(emu, health_file=str(tmp_path / "health.json"), **worker).start()
+
+
+async def finish(bridge: Bridge) -> Any:
+    assert await bridge.stop() == 0
+    result = bridge.verification()
+    assert result.published > 0
+    assert result.ok, result
+    return result
+
+
+def first_socket(bridge: Bridge) -> str:
+    channels = bridge.our_channels()
+    assert channels, "no live socket"
+    return channels[0]
+
+
 async def test_steady_stream_is_stored_exactly_once(aws, make_emulator, tmp_path):
     # Given a running bridge on an emulator publishing 40 events/s
-    emu = make_emulator(**FAST)
-    bridge = await build_bridge(emu, health_file=str(tmp_path / "health.json")).start()
+    bridge = await running_bridge(make_emulator, tmp_path)
     # When it runs for a while
     await asyncio.sleep(3)
+    # Then it is healthy with two sockets, and every event is stored once
     assert bridge.worker.healthy()
     assert all(live == 2 for live in bridge.worker.live_sockets().values())
-    assert await bridge.stop() == 0
-    # Then every event published while covered is stored once, and the overlap was absorbed
-    result = bridge.verification()
-    assert result.published > 50
-    assert result.ok, result
+    result = await finish(bridge)
     assert bridge.worker.metrics.totals["DuplicatesAbsorbed"] >= result.published * 0.8
     assert bridge.uncovered() == []
+
+
+async def test_scheduled_rotations_for_token_and_channel_expiry_lose_nothing(aws, make_emulator, tmp_path):
+    # Given tokens that live 8 s and channels that live 5 s, with token-bound sockets
+    bridge = await running_bridge(make_emulator, tmp_path, {"channel_lifetime": 5})
+    # When several lifetimes pass
+    await asyncio.sleep(11)
+    await finish(bridge)
+    # Then both kinds of rotation happened, staggered, with no uncovered second
+    rotations = bridge.worker.metrics.rotation_totals
+    assert rotations["channel_expiry"] >= 2, rotations
+    assert bridge.uncovered() == []
+
+
+async def test_token_bound_close_of_one_socket_is_covered_by_the_other(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.5)
+    victim = first_socket(bridge)
+    bridge.fault("close_socket", channel=victim, code=1000, reason="Token expired or invalid")
+    await asyncio.sleep(1.5)
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["closed"] == 1
+    assert victim not in bridge.our_channels()
+
+
+async def test_socket_closing_rotates_well_inside_the_grace(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30, "socket_closing_grace": 5})
+    await asyncio.sleep(0.5)
+    victim = first_socket(bridge)
+    sent = time.monotonic()
+    bridge.fault("socket_closing", channel=victim)
+    while victim in bridge.our_channels():
+        await asyncio.sleep(0.02)
+    assert time.monotonic() - sent < 2.0  # replaced and retired long before the forced close at 5 s
+    await asyncio.sleep(0.5)
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["socket_closing"] == 1
+
+
+async def test_abrupt_drop_of_one_socket_loses_nothing(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.5)
+    bridge.fault("drop_socket", channel=first_socket(bridge))
+    await asyncio.sleep(1.5)
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["closed"] == 1
+    assert all(live == 2 for live in bridge.worker.live_sockets().values()) or bridge.worker.stopping.is_set()
+
+
+async def test_channels_created_by_others_never_evict_our_live_channels(aws, make_emulator, tmp_path, http):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    ours = set(bridge.our_channels())
+    # Given another application on the same OAuth client creating 25 channels
+    from tests.conftest import bearer, mint
+
+    token = mint(http, bridge.emulator.base_url)
+    for _ in range(25):
+        http.post(f"{bridge.emulator.base_url}/api/v2/notifications/channels", headers=bearer(token)).raise_for_status()
+    await asyncio.sleep(0.5)
+    # Then Genesys evicted unconnected channels, not our connected ones
+    assert ours <= {c["id"] for c in bridge.emulator.snapshot()["channels"]}
+    # And an eviction of one of ours (404 on the socket) is rotated away without loss
+    bridge.fault("evict_channel", channel=sorted(ours)[0])
+    await asyncio.sleep(1.0)
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["evicted"] == 1
+    assert bridge.worker.supervisors[0]._budget.in_use <= WORKER_DEFAULTS.get("channel_budget", 10)
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, 1), (503, 0)])
+async def test_rest_errors_during_rotation_back_off_and_recover(aws, make_emulator, tmp_path, status, retry_after):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.3)
+    bridge.fault("fail_requests", target="rest", count=3, status=status, retry_after=retry_after)
+    started = time.monotonic()
+    victim = first_socket(bridge)
+    bridge.fault("socket_closing", channel=victim)
+    while victim in bridge.our_channels() or sum(bridge.worker.live_sockets().values()) < 2:
+        assert time.monotonic() - started < 10, "rotation never recovered"
+        await asyncio.sleep(0.05)
+    if status == 429:
+        assert time.monotonic() - started >= 1.0  # Retry-After was honoured
+    await asyncio.sleep(0.5)
+    await finish(bridge)
+
+
+async def test_paused_heartbeats_keep_the_socket_and_a_silent_socket_is_replaced(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.3)
+    victim = first_socket(bridge)
+    # heartbeats paused: pings still get pongs, so the socket is alive and kept
+    bridge.fault("pause_heartbeats", channel=victim, seconds=3)
+    await asyncio.sleep(3)
+    assert victim in bridge.our_channels()
+    # a socket that answers nothing at all is declared dead after ping_after + liveness_timeout
+    bridge.fault("stall_socket", channel=victim, seconds=10)
+    await asyncio.sleep(3.5)
+    assert victim not in bridge.our_channels()
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["liveness"] == 1
+    assert bridge.uncovered() == []
+
+
+async def test_malformed_frames_are_quarantined_and_the_socket_stays_up(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.3)
+    channels = bridge.our_channels()
+    bridge.fault("malformed_frame", text="{this is not json")
+    bridge.fault("malformed_frame", text=json.dumps({"topicName": "v2.users.alice.presence"}))
+    await asyncio.sleep(0.5)
+    assert bridge.our_channels() == channels
+    await finish(bridge)
+    items = boto3.client("dynamodb").scan(TableName=bridge.names.events_table)["Items"]
+    quarantined = {i["reason"]["S"] for i in items if i["kind"]["S"] == "quarantine"}
+    assert quarantined == {"not valid JSON", "no eventBody"}
+    assert bridge.worker.metrics.totals["Quarantined"] == 4  # each frame arrived on both sockets
+
+
+async def test_an_envelope_too_large_for_an_item_is_still_stored(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30, "event_rate": 0})
+    compressible = {"notes": "a" * 500_000}
+    rng = random.Random(1)
+    incompressible = {"blob": "".join(rng.choice("0123456789abcdef") for _ in range(900_000))}
+    bridge.fault("publish", topic=TOPICS[0], body=compressible)
+    bridge.fault("publish", topic=TOPICS[0], body=incompressible)
+    await asyncio.sleep(1.5)
+    await finish(bridge)
+    queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
+    stored = list(queries.by_topic(TOPICS[0], time.time() - 60, time.time() + 60))
+    assert {("envelope_gz" in i, "envelope_s3" in i) for i in stored} == {(True, False), (False, True)}
+    truth = {envelope_key(e.envelope): e.text for e in bridge.emulator.events()}
+    from stream_worker.aws import EventStore
+    from stream_worker.records import read_envelope
+
+    store = EventStore(
+        boto3.client("dynamodb"), boto3.client("s3"), bridge.names.events_table, bridge.names.payload_bucket
+    )
+    for item in stored:
+        assert read_envelope(item, store.fetch_payload) == truth[item["pk"]]
+
+
+async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(1.5)
+    await finish(bridge)
+    queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
+    t1, t2 = time.time() - 60, time.time() + 60
+    truth = [e for e in bridge.emulator.events() if e.channels]
+    by_topic = {i["pk"] for i in queries.by_topic("v2.users.alice.presence", t1, t2)}
+    assert by_topic == {envelope_key(e.envelope) for e in truth if e.topic == "v2.users.alice.presence"}
+    by_queue = {i["pk"] for i in queries.by_entity("queue", "support", t1, t2)}
+    assert by_queue == {envelope_key(e.envelope) for e in truth if e.topic == "v2.routing.queues.support.conversations"}
+    by_conversation = list(queries.by_entity("conversation", "c1", t1, t2))
+    assert by_conversation and all(i["conversation_id"] == "c1" for i in by_conversation)
+    one = truth[0]
+    item = queries.by_key(envelope_key(one.envelope))
+    assert item is not None and item["envelope"] == one.text and item["topic"] == one.topic
+    assert {i["pk"] for i in queries.by_window(t1, t2)} >= {envelope_key(e.envelope) for e in truth}
+
+
+async def test_losing_every_socket_at_once_shows_as_an_uncovered_interval(aws, make_emulator, tmp_path):
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await asyncio.sleep(0.5)
+    bridge.fault("fail_requests", target="rest", count=2, status=503)  # slow the recovery down a little
+    bridge.fault("drop_socket")  # every socket
+    await asyncio.sleep(2)
+    assert await bridge.stop() == 0
+    gaps = bridge.uncovered()
+    assert len(gaps) == 1
+    assert 0 < gaps[0][1] - gaps[0][0] < 2
+    assert bridge.worker.metrics.totals["EventsStored"] > 0
+
+
+async def test_no_token_or_secret_in_worker_logs(aws, make_emulator, tmp_path, caplog):
+    caplog.set_level("DEBUG")
+    bridge = await running_bridge(make_emulator, tmp_path)
+    await asyncio.sleep(6)  # at least one token rotation
+    bridge.fault("fail_requests", target="rest", count=1, status=500)
+    bridge.fault("socket_closing", channel=first_socket(bridge))
+    await asyncio.sleep(1)
+    await finish(bridge)
+    secrets = boto3.client("secretsmanager")
+    versions = secrets.list_secret_version_ids(SecretId=bridge.names.token_secret, IncludeDeprecated=True)["Versions"]
+    tokens = [
+        TokenSecret.from_json(
+            secrets.get_secret_value(SecretId=bridge.names.token_secret, VersionId=v["VersionId"])["SecretString"]
+        ).access_token
+        for v in versions
+    ]
+    assert tokens
+    text = caplog.text + json.dumps([r.__dict__ for r in caplog.records], default=str)
+    for token in tokens:
+        assert token not in text
+    assert "emulator-secret" not in text
+
+
+def _chaos_schedule(seed: int, duration: float) -> list[tuple[float, dict[str, Any]]]:
+    rng = random.Random(seed)
+    kinds: list[dict[str, Any]] = [
+        {"type": "drop_socket"},
+        {"type": "close_socket", "code": 1011, "reason": "internal error"},
+        {"type": "socket_closing"},
+        {"type": "evict_channel"},
+        {"type": "no_longer_subscribed"},
+        {"type": "pause_heartbeats", "seconds": 2},
+        {"type": "stall_socket", "seconds": 3},
+        {"type": "malformed_frame"},
+        {"type": "burst", "count": 100},
+        {"type": "fail_requests", "target": "rest", "count": 2, "status": 503},
+        {"type": "fail_requests", "target": "rest", "count": 1, "status": 429, "retry_after": 1},
+    ]
+    schedule: list[tuple[float, dict[str, Any]]] = []
+    at = 0.5
+    while at < duration:
+        schedule.append((at, dict(rng.choice(kinds))))
+        at += rng.uniform(1.5, 2.5)  # one fault at a time: each is recovered from before the next
+    return schedule
+
+
+async def _apply(bridge: Bridge, spec: dict[str, Any], rng: random.Random) -> None:
+    spec = dict(spec)
+    if spec["type"] not in ("burst", "fail_requests"):
+        live = bridge.our_channels()
+        if not live:
+            return
+        spec["channel"] = rng.choice(live)
+    bridge.fault(spec.pop("type"), **spec)
+
+
+async def test_randomized_chaos_loses_nothing(aws, make_emulator, tmp_path):
+    seed = int(os.environ.get("CHAOS_SEED", random.randrange(1_000_000)))
+    duration = float(os.environ.get("CHAOS_DURATION", "14"))
+    bridge = await running_bridge(make_emulator, tmp_path, {"seed": seed, "channel_lifetime": 6})
+    rng = random.Random(seed)
+    started = time.monotonic()
+    for at, spec in _chaos_schedule(seed, duration):
+        await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))
+        await _apply(bridge, spec, rng)
+    await asyncio.sleep(1.5)
+    assert await bridge.stop() == 0, f"seed={seed}"
+    result = bridge.verification()
+    rotations = dict(bridge.worker.metrics.rotation_totals)
+    print(
+        f"chaos seed={seed} published={result.published} stored={result.stored} lost={result.lost} "
+        f"duplicates_absorbed={bridge.worker.metrics.totals['DuplicatesAbsorbed']} rotations={rotations}"
+    )
+    assert result.ok, f"seed={seed} {result}"
+
+
+async def test_the_naive_client_loses_events_on_the_same_schedule(aws, make_emulator, tmp_path):
+    # Given the worker and the naive client side by side on one emulator with token-bound sockets
+    bridge = await running_bridge(make_emulator, tmp_path)
+    secrets = boto3.client("secretsmanager")
+
+    def read_token() -> TokenSecret:
+        return TokenSecret.from_json(secrets.get_secret_value(SecretId=bridge.names.token_secret)["SecretString"])
+
+    naive = NaiveClient(bridge.emulator.base_url, TOPICS, read_token)
+    naive_task = asyncio.create_task(naive.run())
+    await asyncio.sleep(1)
+    naive_start = time.time()
+    # When tokens expire (8 s) and sockets are told to close, for 12 s
+    for _ in range(3):
+        await asyncio.sleep(2)
+        bridge.fault("socket_closing")
+        await asyncio.sleep(2)
+    naive_end = time.time()
+    naive.stop()
+    await naive_task
+    await finish(bridge)
+    # Then the naive client lost events the worker stored
+    truth = [e.as_json() for e in bridge.emulator.events()]
+    naive_result = verify(truth, naive.keys, set(TOPICS), (naive_start, naive_end))
+    worker_result = bridge.verification()
+    print(f"naive lost={naive_result.lost}/{naive_result.published} reconnects={naive.reconnects}")
+    print(f"worker lost={worker_result.lost}/{worker_result.published}")
+    assert naive_result.lost > 0
+    assert worker_result.lost == 0
+
+
+def test_sigterm_in_the_middle_of_a_burst_flushes_everything_and_exits_0(aws, make_emulator, tmp_path):
+    emu = make_emulator(**{**FAST, "token_lifetime": 60, "event_rate": 0})
+    names = StackNames()
+    create_resources(names)
+    minter = MinterLoop(org_config(names, emu.base_url), MINTER_POLICY, 0.5).start()
+    env = {
+        **os.environ,
+        **worker_env(names, emu.base_url, TOPICS, **{**WORKER_DEFAULTS, "health_file": str(tmp_path / "h.json")}),
+        "POWERTOOLS_METRICS_NAMESPACE": "GenesysBridgeTest",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stream_worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while emu.snapshot()["sockets"] < 2:
+            assert time.monotonic() < deadline and process.poll() is None, "worker did not connect"
+            time.sleep(0.1)
+        time.sleep(1.0)  # confirmed (a pong arrives within milliseconds)
+        healthy = subprocess.run(
+            [sys.executable, "-m", "stream_worker.health"], env=env, capture_output=True, text=True
+        )
+        assert healthy.returncode == 0, healthy.stdout
+        window_start = time.time()
+        emu.fault("burst", count=1500)
+        process.send_signal(signal.SIGTERM)
+        window_end = time.time()
+        output, _ = process.communicate(timeout=60)
+    finally:
+        minter.stop()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-3000:]
+    queries = EventQueries(boto3.client("dynamodb"), names.events_table)
+    stored = [i["pk"] for i in queries.by_window(window_start - 60, time.time() + 60) if i.get("kind") == "event"]
+    result = verify([e.as_json() for e in emu.events()], stored, set(TOPICS), (window_start, window_end))
+    assert result.published == 1500
+    assert result.ok, result
+    assert '"stream worker stopped"' in output
+
+
+def test_invalid_configuration_exits_2_with_a_clear_message(aws):
+    env = {**os.environ, **worker_env(StackNames(), "http://127.0.0.1:9", TOPICS, sockets_per_shard="many")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "SOCKETS_PER_SHARD" in result.stderr
