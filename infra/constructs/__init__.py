@@ -1,0 +1,1 @@
+"""One construct per runtime unit: event store, token service, stream worker, monitoring."""

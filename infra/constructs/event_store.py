@@ -1,0 +1,74 @@
+"""DynamoDB tables for events and the coverage ledger, and the bucket for oversized envelopes."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stream_worker.schema import COVERAGE, EVENTS, TableLayout
+
+_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: bool) -> dynamodb.Table:
+    types = layout.attribute_types()
+    table = dynamodb.Table(
+        scope,
+        cid,
+        partition_key=dynamodb.Attribute(name=layout.partition_key, type=_TYPES[types[layout.partition_key]]),
+        sort_key=dynamodb.Attribute(name=layout.sort_key, type=_TYPES[types[layout.sort_key]]) if layout.sort_key else None,
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+        deletion_protection=True,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        time_to_live_attribute=layout.ttl_attribute if ttl else None,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    for index in layout.indexes:
+        table.add_global_secondary_index(
+            index_name=index.name,
+            partition_key=dynamodb.Attribute(name=index.partition_key, type=_TYPES[types[index.partition_key]]),
+            sort_key=dynamodb.Attribute(name=index.sort_key, type=_TYPES[index.sort_type]),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+    return table
+
+
+class EventStore(Construct):
+    def __init__(self, scope: Construct, cid: str, *, ttl_enabled: bool) -> None:
+        super().__init__(scope, cid)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Genesys notification bridge: events, coverage ledger and payloads",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.events = _table(self, "Events", EVENTS, self.key, ttl_enabled)
+        self.coverage = _table(self, "Coverage", COVERAGE, self.key, False)
+        self.access_logs = s3.Bucket(
+            self,
+            "PayloadAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        )
+        self.payloads = s3.Bucket(
+            self,
+            "Payloads",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="payloads/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,165 @@
+"""Alarms (to an SNS topic with an email subscription) and a dashboard over the bridge's metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import BridgeConfig
+
+WORKER = {"service": "stream-worker"}
+MINTER = {"service": "token-minter"}
+BREACHING = cw.TreatMissingData.BREACHING
+NOT_BREACHING = cw.TreatMissingData.NOT_BREACHING
+
+
+@dataclass(frozen=True)
+class Watched:
+    events_table: dynamodb.ITable
+    dead_letters: sqs.IQueue
+    api: apigwv2.HttpApi
+    cluster: ecs.ICluster
+    service: ecs.FargateService
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, cid: str, *, config: BridgeConfig, watched: Watched) -> None:
+        super().__init__(scope, cid)
+        self._config = config
+        key = kms.Key(self, "TopicKey", description="Genesys bridge alarm topic", enable_key_rotation=True)
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.topic = sns.Topic(self, "Alarms", display_name="Genesys notification bridge alarms", master_key=key, enforce_ssl=True)
+        self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.alarms: dict[str, cw.Alarm] = {}
+        period = Duration.minutes(config.mint_schedule_minutes)
+
+        for org in config.orgs:
+            remaining = self._metric("TokenRemainingSeconds", {**MINTER, "org": org.name}, "Minimum", period)
+            self._alarm(
+                f"TokenRemaining-{org.name}", remaining, config.required_token_life, cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                BREACHING, f"Org {org.name}: the cached token has less life than the worker needs for a new channel",
+            )
+            failed = self._metric("TokenMintFailed", {**MINTER, "org": org.name}, "Sum", period)
+            self._alarm(
+                f"TokenMintFailed-{org.name}", failed, 1, cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                BREACHING, f"Org {org.name}: minting failed (or the minter did not run)", evaluation_periods=2,
+            )
+        five = Duration.minutes(5)
+        for shard in config.shards():
+            dims = {**WORKER, "shard": shard.id}
+            self._alarm(
+                f"Uncovered-{shard.id}", self._metric("UncoveredSeconds", dims, "Sum", five), 0,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD, BREACHING,
+                f"Shard {shard.id} had seconds with no live socket: events in them may be lost",
+            )
+            self._alarm(
+                f"LiveSockets-{shard.id}", self._metric("LiveSockets", dims, "Minimum", five), 1,
+                cw.ComparisonOperator.LESS_THAN_THRESHOLD, BREACHING, f"Shard {shard.id} has no live socket",
+            )
+        self._alarm(
+            "WriteErrors", self._metric("WriteErrors", WORKER, "Sum", five), 0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING, "Event writes to DynamoDB are failing (events wait in memory)",
+        )
+        self._alarm(
+            "WriteThrottles",
+            watched.events_table.metric("WriteThrottleEvents", statistic="Sum", period=five),
+            0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The events table is throttling writes",
+        )
+        self._alarm(
+            "MintDeadLetters", watched.dead_letters.metric_approximate_number_of_messages_visible(period=five),
+            0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The scheduler could not invoke the minter",
+        )
+        self._alarm(
+            "Vend5xx", watched.api.metric_server_error(period=five, statistic="Sum"), 0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The vend API answered 5xx (503: no token with enough life)",
+        )
+        running = cw.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="RunningTaskCount",
+            dimensions_map={"ClusterName": watched.cluster.cluster_name, "ServiceName": watched.service.service_name},
+            statistic="Minimum",
+            period=Duration.minutes(1),
+        )
+        self._alarm(
+            "RunningTasks", running, config.worker_replicas, cw.ComparisonOperator.LESS_THAN_THRESHOLD, BREACHING,
+            "Fewer stream worker tasks are running than desired", evaluation_periods=3,
+        )
+        self.dashboard = self._dashboard(watched)
+
+    def _metric(self, name: str, dims: dict[str, str], statistic: str, period: Duration) -> cw.Metric:
+        return cw.Metric(namespace=self._config.metrics_namespace, metric_name=name, dimensions_map=dims, statistic=statistic, period=period)
+
+    def _alarm(
+        self, cid: str, metric: cw.IMetric, threshold: float, comparison: cw.ComparisonOperator,
+        missing: cw.TreatMissingData, description: str, evaluation_periods: int = 1,
+    ) -> None:
+        alarm = cw.Alarm(
+            self, cid,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        self.alarms[cid] = alarm
+
+    def _dashboard(self, watched: Watched) -> cw.Dashboard:
+        five = Duration.minutes(5)
+        shards = [s.id for s in self._config.shards()]
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name="genesys-notification-bridge")
+        counts = [self._metric(n, WORKER, "Sum", five) for n in ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors")]
+        dashboard.add_widgets(
+            cw.GraphWidget(title="Events", left=counts, width=12),
+            cw.GraphWidget(
+                title="Live sockets per shard",
+                left=[self._metric("LiveSockets", {**WORKER, "shard": s}, "Minimum", five) for s in shards],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Uncovered seconds",
+                left=[self._metric("UncoveredSeconds", {**WORKER, "shard": s}, "Sum", five) for s in shards],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Rotations by reason",
+                left=[cw.MathExpression(
+                    expression=f"SEARCH('{{{self._config.metrics_namespace},reason,service}} MetricName=\"Rotations\"', 'Sum', 300)",
+                    label="",
+                    period=five,
+                )],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Queue depth and lag",
+                left=[self._metric("QueueDepth", WORKER, "Maximum", five)],
+                right=[self._metric("EventLagMs", WORKER, "p99", five)],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Token remaining life",
+                left=[self._metric("TokenRemainingSeconds", {**MINTER, "org": o.name}, "Minimum", five) for o in self._config.orgs],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Vend API",
+                left=[watched.api.metric_count(period=five), watched.api.metric_server_error(period=five)],
+                right=[watched.api.metric_latency(period=five, statistic="p99")],
+                width=12,
+            ),
+        )
+        return dashboard

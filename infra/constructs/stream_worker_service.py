@@ -1,0 +1,117 @@
+"""The stream worker on ECS Fargate: arm64, egress only, overlapping deploys, health-checked."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.bundling import ROOT
+from infra.config import BridgeConfig
+from infra.constructs.event_store import EventStore
+from infra.retention import retention
+
+
+class StreamWorkerService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        config: BridgeConfig,
+        store: EventStore,
+        token_secrets: dict[str, secretsmanager.ISecret],
+    ) -> None:
+        super().__init__(scope, cid)
+        flow_logs = logs.LogGroup(self, "FlowLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+        # public subnets without NAT: the task reaches Genesys and AWS directly; its security group admits nothing
+        self.vpc = ec2.Vpc(
+            self, "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)],
+            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
+        )
+        self.security_group = ec2.SecurityGroup(
+            self, "EgressOnly", vpc=self.vpc, allow_all_outbound=True, description="Stream worker: egress only, no inbound rules"
+        )
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
+        self.task = ecs.FargateTaskDefinition(
+            self, "Task",
+            cpu=512,
+            memory_limit_mib=1024,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.ARM64, operating_system_family=ecs.OperatingSystemFamily.LINUX
+            ),
+        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+        self.container = self.task.add_container(
+            "worker",
+            image=ecs.ContainerImage.from_asset(
+                str(ROOT), file="stream_worker/Dockerfile", platform=ecr_assets.Platform.LINUX_ARM64,
+            ),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
+            environment={
+                "WORKER_ORGS": json.dumps(config.worker_orgs({o: s.secret_name for o, s in token_secrets.items()})),
+                "EVENTS_TABLE": store.events.table_name,
+                "COVERAGE_TABLE": store.coverage.table_name,
+                "PAYLOAD_BUCKET": store.payloads.bucket_name,
+                "SHARD_SIZE": str(config.shard_size),
+                "SOCKETS_PER_SHARD": str(config.sockets_per_shard),
+                "CHANNEL_BUDGET": str(config.channel_budget),
+                "TOKEN_ROTATION_LEAD": str(config.token_rotation_lead_seconds),
+                "MIN_TOKEN_LIFE": str(config.required_token_life),
+                "EVENT_TTL_DAYS": str(config.event_ttl_days or ""),
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "POWERTOOLS_SERVICE_NAME": "stream-worker",
+            },
+            health_check=ecs.HealthCheck(
+                command=["CMD", "python", "-m", "stream_worker.health"],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(60),
+            ),
+            stop_timeout=Duration.seconds(120),
+        )
+        self.service = ecs.FargateService(
+            self, "Service",
+            cluster=self.cluster,
+            task_definition=self.task,
+            desired_count=config.worker_replicas,
+            min_healthy_percent=100,  # a deploy starts the new task before stopping the old: no gap
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            assign_public_ip=True,
+            security_groups=[self.security_group],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+        )
+        # least privilege, no wildcards: the worker only writes; reads are the query tools' business
+        role = self.task.task_role
+        for secret in token_secrets.values():
+            secret.grant_read(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[store.events.table_arn, store.coverage.table_arn])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[store.payloads.arn_for_objects("envelopes/*")])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources=[store.key.key_arn]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource type; the namespace condition scopes it
+                conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
+            )
+        )

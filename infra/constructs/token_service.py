@@ -1,0 +1,193 @@
+"""Token service: credentials and token secrets, the scheduled minter, and the SSO-gated vend API."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.bundling import lambda_code
+from infra.retention import retention
+from infra.config import BridgeConfig
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogs:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.json_with_standard_fields(
+            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+            resource_path=True, response_length=True, status=True, user=True,
+        )
+
+
+def _placeholder_secret(scope: Construct, cid: str, name: str, template: dict[str, str], key: str, description: str) -> secretsmanager.Secret:
+    """A secret whose initial value is a generated placeholder: no real value is ever in the template."""
+    return secretsmanager.Secret(
+        scope,
+        cid,
+        secret_name=name,
+        description=description,
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            secret_string_template=json.dumps(template), generate_string_key=key, exclude_punctuation=True
+        ),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+class TokenService(Construct):
+    def __init__(self, scope: Construct, cid: str, *, config: BridgeConfig) -> None:
+        super().__init__(scope, cid)
+        self.token_secrets: dict[str, secretsmanager.ISecret] = {}
+        self.credentials_secrets: dict[str, secretsmanager.ISecret] = {}
+        self.saml_secrets: dict[str, secretsmanager.ISecret] = {}
+        orgs_env: list[dict[str, object]] = []
+        for org in config.orgs:
+            credentials_name = org.credentials_secret_name or f"genesys-bridge/{org.name}/client-credentials"
+            self.credentials_secrets[org.name] = (
+                secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{org.name}", credentials_name)
+                if org.credentials_secret_name
+                else _placeholder_secret(
+                    self, f"Credentials-{org.name}", credentials_name, {"client_id": CREDENTIALS_PLACEHOLDER}, "client_secret",
+                    f"Genesys OAuth client credentials of org {org.name}: put the real client_id and client_secret here",
+                )
+            )
+            token_name = f"genesys-bridge/{org.name}/token"
+            self.token_secrets[org.name] = _placeholder_secret(
+                self, f"Token-{org.name}", token_name, {"placeholder": "minted on schedule"}, "nonce",
+                f"Current Genesys access token of org {org.name}, written by the minter",
+            )
+            entry: dict[str, object] = {
+                "name": org.name, "environment": org.region,
+                "credentials_secret": credentials_name, "token_secret": token_name,
+            }
+            if org.saml is not None:
+                saml_name = org.saml.credentials_secret_name or f"genesys-bridge/{org.name}/saml-client"
+                self.saml_secrets[org.name] = (
+                    secretsmanager.Secret.from_secret_name_v2(self, f"Saml-{org.name}", saml_name)
+                    if org.saml.credentials_secret_name
+                    else _placeholder_secret(
+                        self, f"Saml-{org.name}", saml_name, {"client_id": CREDENTIALS_PLACEHOLDER}, "client_secret",
+                        f"Genesys SAML2BEARER OAuth client of org {org.name}",
+                    )
+                )
+                entry["saml"] = {"credentials_secret": saml_name, "org_name": org.saml.org_name}
+            orgs_env.append(entry)
+
+        common_env = {
+            "ORGS": json.dumps(orgs_env),
+            "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        self.minter = self._function(
+            "Minter", "functions.mint_token.handler.handler", config,
+            {
+                **common_env,
+                "POWERTOOLS_SERVICE_NAME": "token-minter",
+                "SCHEDULE_PERIOD_SECONDS": str(config.mint_schedule_minutes * 60),
+                "ROTATION_LEAD_SECONDS": str(config.required_token_life),
+            },
+            timeout=Duration.seconds(60),
+            reserved_concurrency=1,
+        )
+        for secret in self.credentials_secrets.values():
+            secret.grant_read(self.minter)
+        for secret in self.token_secrets.values():
+            secret.grant_read(self.minter)
+            secret.grant_write(self.minter)
+
+        self.dead_letters = sqs.Queue(
+            self, "MintScheduleDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14),
+        )
+        self.schedule = scheduler.Schedule(
+            self, "MintSchedule",
+            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.mint_schedule_minutes)),
+            description="Mint Genesys tokens ahead of expiry",
+            target=targets.LambdaInvoke(
+                self.minter,
+                input=scheduler.ScheduleTargetInput.from_object({"scheduled_time": scheduler.ContextAttribute.scheduled_time}),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=2,
+                max_event_age=Duration.minutes(max(1, config.mint_schedule_minutes)),
+            ),
+        )
+
+        self.vendor = self._function(
+            "Vendor", "functions.vend_token.handler.handler", config,
+            {
+                **common_env,
+                "POWERTOOLS_SERVICE_NAME": "token-vendor",
+                "ACCESS_POLICY": json.dumps(config.access_policy),
+                "MIN_REMAINING_SECONDS": str(config.vend_min_remaining_seconds),
+                "CACHE_MAX_AGE_SECONDS": "300",
+            },
+            timeout=Duration.seconds(15),
+        )
+        for secret in [*self.token_secrets.values(), *self.saml_secrets.values()]:
+            secret.grant_read(self.vendor)
+
+        self.api = apigwv2.HttpApi(
+            self, "VendApi",
+            description="Vends cached Genesys tokens to callers with an IdP JWT",
+            create_default_stage=False,
+            default_authorizer=authorizers.HttpJwtAuthorizer(
+                "IdpJwt", config.idp.issuer, jwt_audience=list(config.idp.audience)
+            ),
+        )
+        self.api_logs = logs.LogGroup(self, "VendApiAccessLogs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN)
+        self.stage = self.api.add_stage(
+            "DefaultStage",
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=config.vend_rate_limit, burst_limit=config.vend_burst_limit),
+            access_log_settings=_AccessLogs(self.api_logs),
+        )
+        integration = integrations.HttpLambdaIntegration("VendIntegration", self.vendor)
+        self.api.add_routes(path="/orgs/{org}/token", methods=[apigwv2.HttpMethod.GET], integration=integration)
+        self.api.add_routes(path="/orgs/{org}/saml-token", methods=[apigwv2.HttpMethod.POST], integration=integration)
+
+    @staticmethod
+    def _retention(config: BridgeConfig) -> logs.RetentionDays:
+        return retention(config.log_retention_days)
+
+    def _function(
+        self, cid: str, handler: str, config: BridgeConfig, environment: dict[str, str], *,
+        timeout: Duration, reserved_concurrency: int | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{cid}Logs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN)
+        return lambda_.Function(
+            self, cid,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_code(RUNTIME),
+            timeout=timeout,
+            memory_size=512,
+            environment=environment,
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )

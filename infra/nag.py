@@ -1,0 +1,81 @@
+"""cdk-nag AwsSolutions acknowledgements, each on the narrowest construct, each with its reason."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from infra.stack import GenesysBridgeStack
+
+XRAY = "X-Ray PutTraceSegments/PutTelemetryRecords have no resource type and require Resource *."
+BASIC_EXECUTION = (
+    "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs; a copy of it would add nothing."
+)
+
+
+def _ack(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, str]]:
+    tokens, worker = stack.tokens, stack.worker
+    found: list[tuple[IConstruct, str, str]] = []
+    for function in (tokens.minter, tokens.vendor):
+        role = function.role
+        assert role is not None
+        found.append((role, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]", BASIC_EXECUTION))
+        found.append((role, "AwsSolutions-IAM5[Resource::*]", XRAY))
+    for secret in [*tokens.token_secrets.values(), *tokens.credentials_secrets.values(), *tokens.saml_secrets.values()]:
+        found.append(
+            (
+                secret,
+                "AwsSolutions-SMG4",
+                "Token secrets are replaced by the minter every half token lifetime; OAuth client secrets are rotated in "
+                "Genesys Cloud, which has no rotation API a Secrets Manager rotation function could call.",
+            )
+        )
+    found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
+    for child in stack.node.children:
+        if child.node.id.startswith("SchedulerRoleForTarget"):
+            found.append(
+                (
+                    child,
+                    f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(tokens.minter.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
+                    "Created by the scheduler target construct: lambda:InvokeFunction on the minter and its versions only.",
+                )
+            )
+    execution_role = worker.task.execution_role
+    assert execution_role is not None
+    found.append((execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource type and requires Resource *."))
+    found.append(
+        (
+            worker.task.task_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource type; the statement is limited to the bridge's namespace by condition.",
+        )
+    )
+    payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]
+    found.append(
+        (
+            worker.task.task_role,
+            f"AwsSolutions-IAM5[Resource::<{payloads}.Arn>/envelopes/*]",
+            "s3:PutObject only, under the envelopes/ prefix: one object per oversized envelope, keyed by its event key.",
+        )
+    )
+    found.append(
+        (
+            worker.task,
+            "AwsSolutions-ECS2",
+            "The environment holds configuration only (table, bucket and secret names, topics); the token is read from "
+            "Secrets Manager at run time and never passed in the environment.",
+        )
+    )
+    return found
+
+
+def acknowledge(stack: GenesysBridgeStack) -> None:
+    for construct, rule, reason in acknowledgements(stack):
+        _ack(construct, rule, reason)
