@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 SOURCES := genesys emulator stream_worker functions infra app.py tests
 DURATION ?= 120
 SEED ?= 7
+# jsii prints a banner about the Node.js version on every import of aws_cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: install lint test demo clean
 
@@ -24,6 +27,7 @@ lint: install
 	$(VENV)/bin/mypy $(wildcard $(SOURCES))
 
 test: lint
+	@rm -rf cdk.out
 	$(VENV)/bin/pytest
 
 demo: install

@@ -14,7 +14,9 @@ from infra.stack import GenesysBridgeStack
 
 def build(app: cdk.App) -> GenesysBridgeStack:
     config = load_config({"bridge": app.node.try_get_context("bridge")})
-    stack = GenesysBridgeStack(app, app.node.try_get_context("stack_name") or "GenesysNotificationBridge", config=config)
+    stack = GenesysBridgeStack(
+        app, app.node.try_get_context("stack_name") or "GenesysNotificationBridge", config=config
+    )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 

@@ -25,17 +25,27 @@ class PipArm64Bundling:
     def __init__(self, python_version: str) -> None:
         self._python_version = python_version
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: Any) -> bool:  # jsii passes the options struct positionally
         out = Path(output_dir)
         subprocess.run(  # noqa: S603 - fixed arguments, the project's own constraints file
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--target", str(out),
-                "--platform", "manylinux2014_aarch64",
-                "--implementation", "cp",
-                "--python-version", self._python_version,
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(out),
+                "--platform",
+                "manylinux2014_aarch64",
+                "--implementation",
+                "cp",
+                "--python-version",
+                self._python_version,
                 "--only-binary=:all:",
-                "-c", str(ROOT / "constraints.txt"),
+                "-c",
+                str(ROOT / "constraints.txt"),
                 *LAMBDA_REQUIREMENTS,
             ],
             check=True,
@@ -52,7 +62,7 @@ def lambda_code(runtime: lambda_.Runtime) -> lambda_.Code:
         exclude=["*", *(f"!{p}/**" for p in LAMBDA_PACKAGES), "**/__pycache__/**"],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
-            local=PipArm64Bundling(version),
+            local=PipArm64Bundling(version),  # type: ignore[arg-type]  # jsii calls try_bundle(dir, options)
             command=["false"],  # never reached: local bundling always succeeds or raises
         ),
     )

@@ -42,7 +42,9 @@ class Org(BaseModel):
     @classmethod
     def _region(cls, value: str) -> str:
         if value not in REGION_DOMAINS:
-            raise ValueError(f"unknown Genesys region domain {value!r}; expected one of {', '.join(sorted(REGION_DOMAINS))}")
+            raise ValueError(
+                f"unknown Genesys region domain {value!r}; expected one of {', '.join(sorted(REGION_DOMAINS))}"
+            )
         return value
 
 
@@ -58,7 +60,9 @@ class BridgeConfig(BaseModel):
     idp: Idp
     access_policy: dict[str, Any]
     alarm_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    worker_replicas: int = Field(1, ge=1, le=2, description="2 tolerates a task crash; more would exceed channel limits")
+    worker_replicas: int = Field(
+        1, ge=1, le=2, description="2 tolerates a task crash; more would exceed channel limits"
+    )
     mint_schedule_minutes: int = Field(5, ge=1, le=60)
     token_rotation_lead_seconds: int = Field(600, ge=60)
     sockets_per_shard: int = Field(2, ge=1, le=4)

@@ -11,9 +11,7 @@ if TYPE_CHECKING:
     from infra.stack import GenesysBridgeStack
 
 XRAY = "X-Ray PutTraceSegments/PutTelemetryRecords have no resource type and require Resource *."
-BASIC_EXECUTION = (
-    "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs; a copy of it would add nothing."
-)
+BASIC_EXECUTION = "AWSLambdaBasicExecutionRole only allows writing the function's own CloudWatch logs; a copy of it would add nothing."
 
 
 def _ack(construct: IConstruct, rule: str, reason: str) -> None:
@@ -26,7 +24,13 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
     for function in (tokens.minter, tokens.vendor):
         role = function.role
         assert role is not None
-        found.append((role, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]", BASIC_EXECUTION))
+        found.append(
+            (
+                role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                BASIC_EXECUTION,
+            )
+        )
         found.append((role, "AwsSolutions-IAM5[Resource::*]", XRAY))
     for secret in [*tokens.token_secrets.values(), *tokens.credentials_secrets.values(), *tokens.saml_secrets.values()]:
         found.append(
@@ -38,23 +42,30 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             )
         )
     found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
+    minter = stack.get_logical_id(tokens.minter.node.default_child)  # type: ignore[arg-type]
     for child in stack.node.children:
         if child.node.id.startswith("SchedulerRoleForTarget"):
             found.append(
                 (
                     child,
-                    f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(tokens.minter.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
-                    "Created by the scheduler target construct: lambda:InvokeFunction on the minter and its versions only.",
+                    f"AwsSolutions-IAM5[Resource::<{minter}.Arn>:*]",
+                    "Made by the scheduler target construct: lambda:InvokeFunction on the minter and its versions only.",
                 )
             )
     execution_role = worker.task.execution_role
     assert execution_role is not None
-    found.append((execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource type and requires Resource *."))
+    found.append(
+        (
+            execution_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource type and requires Resource *.",
+        )
+    )
     found.append(
         (
             worker.task.task_role,
             "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource type; the statement is limited to the bridge's namespace by condition.",
+            "cloudwatch:PutMetricData has no resource type; a condition limits it to the bridge's namespace.",
         )
     )
     payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]

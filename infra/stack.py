@@ -20,7 +20,9 @@ class GenesysBridgeStack(Stack):
         super().__init__(scope, cid, **kwargs)
         self.store = EventStore(self, "EventStore", ttl_enabled=config.event_ttl_days is not None)
         self.tokens = TokenService(self, "TokenService", config=config)
-        self.worker = StreamWorkerService(self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets)
+        self.worker = StreamWorkerService(
+            self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -19,9 +19,13 @@ def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: 
         scope,
         cid,
         partition_key=dynamodb.Attribute(name=layout.partition_key, type=_TYPES[types[layout.partition_key]]),
-        sort_key=dynamodb.Attribute(name=layout.sort_key, type=_TYPES[types[layout.sort_key]]) if layout.sort_key else None,
+        sort_key=dynamodb.Attribute(name=layout.sort_key, type=_TYPES[types[layout.sort_key]])
+        if layout.sort_key
+        else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
         deletion_protection=True,
         encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
         encryption_key=key,

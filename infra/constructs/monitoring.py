@@ -40,7 +40,9 @@ class Monitoring(Construct):
         self._config = config
         key = kms.Key(self, "TopicKey", description="Genesys bridge alarm topic", enable_key_rotation=True)
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(self, "Alarms", display_name="Genesys notification bridge alarms", master_key=key, enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "Alarms", display_name="Genesys notification bridge alarms", master_key=key, enforce_ssl=True
+        )
         self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: dict[str, cw.Alarm] = {}
         period = Duration.minutes(config.mint_schedule_minutes)
@@ -48,42 +50,73 @@ class Monitoring(Construct):
         for org in config.orgs:
             remaining = self._metric("TokenRemainingSeconds", {**MINTER, "org": org.name}, "Minimum", period)
             self._alarm(
-                f"TokenRemaining-{org.name}", remaining, config.required_token_life, cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-                BREACHING, f"Org {org.name}: the cached token has less life than the worker needs for a new channel",
+                f"TokenRemaining-{org.name}",
+                remaining,
+                config.required_token_life,
+                cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                BREACHING,
+                f"Org {org.name}: the cached token has less life than the worker needs for a new channel",
             )
             failed = self._metric("TokenMintFailed", {**MINTER, "org": org.name}, "Sum", period)
             self._alarm(
-                f"TokenMintFailed-{org.name}", failed, 1, cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                BREACHING, f"Org {org.name}: minting failed (or the minter did not run)", evaluation_periods=2,
+                f"TokenMintFailed-{org.name}",
+                failed,
+                1,
+                cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                BREACHING,
+                f"Org {org.name}: minting failed (or the minter did not run)",
+                evaluation_periods=2,
             )
         five = Duration.minutes(5)
         for shard in config.shards():
             dims = {**WORKER, "shard": shard.id}
             self._alarm(
-                f"Uncovered-{shard.id}", self._metric("UncoveredSeconds", dims, "Sum", five), 0,
-                cw.ComparisonOperator.GREATER_THAN_THRESHOLD, BREACHING,
+                f"Uncovered-{shard.id}",
+                self._metric("UncoveredSeconds", dims, "Sum", five),
+                0,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                BREACHING,
                 f"Shard {shard.id} had seconds with no live socket: events in them may be lost",
             )
             self._alarm(
-                f"LiveSockets-{shard.id}", self._metric("LiveSockets", dims, "Minimum", five), 1,
-                cw.ComparisonOperator.LESS_THAN_THRESHOLD, BREACHING, f"Shard {shard.id} has no live socket",
+                f"LiveSockets-{shard.id}",
+                self._metric("LiveSockets", dims, "Minimum", five),
+                1,
+                cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                BREACHING,
+                f"Shard {shard.id} has no live socket",
             )
         self._alarm(
-            "WriteErrors", self._metric("WriteErrors", WORKER, "Sum", five), 0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            NOT_BREACHING, "Event writes to DynamoDB are failing (events wait in memory)",
+            "WriteErrors",
+            self._metric("WriteErrors", WORKER, "Sum", five),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "Event writes to DynamoDB are failing (events wait in memory)",
         )
         self._alarm(
             "WriteThrottles",
             watched.events_table.metric("WriteThrottleEvents", statistic="Sum", period=five),
-            0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The events table is throttling writes",
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The events table is throttling writes",
         )
         self._alarm(
-            "MintDeadLetters", watched.dead_letters.metric_approximate_number_of_messages_visible(period=five),
-            0, cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The scheduler could not invoke the minter",
+            "MintDeadLetters",
+            watched.dead_letters.metric_approximate_number_of_messages_visible(period=five),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The scheduler could not invoke the minter",
         )
         self._alarm(
-            "Vend5xx", watched.api.metric_server_error(period=five, statistic="Sum"), 0,
-            cw.ComparisonOperator.GREATER_THAN_THRESHOLD, NOT_BREACHING, "The vend API answered 5xx (503: no token with enough life)",
+            "Vend5xx",
+            watched.api.metric_server_error(period=five, statistic="Sum"),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The vend API answered 5xx (503: no token with enough life)",
         )
         running = cw.Metric(
             namespace="ECS/ContainerInsights",
@@ -93,20 +126,38 @@ class Monitoring(Construct):
             period=Duration.minutes(1),
         )
         self._alarm(
-            "RunningTasks", running, config.worker_replicas, cw.ComparisonOperator.LESS_THAN_THRESHOLD, BREACHING,
-            "Fewer stream worker tasks are running than desired", evaluation_periods=3,
+            "RunningTasks",
+            running,
+            config.worker_replicas,
+            cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            BREACHING,
+            "Fewer stream worker tasks are running than desired",
+            evaluation_periods=3,
         )
         self.dashboard = self._dashboard(watched)
 
     def _metric(self, name: str, dims: dict[str, str], statistic: str, period: Duration) -> cw.Metric:
-        return cw.Metric(namespace=self._config.metrics_namespace, metric_name=name, dimensions_map=dims, statistic=statistic, period=period)
+        return cw.Metric(
+            namespace=self._config.metrics_namespace,
+            metric_name=name,
+            dimensions_map=dims,
+            statistic=statistic,
+            period=period,
+        )
 
     def _alarm(
-        self, cid: str, metric: cw.IMetric, threshold: float, comparison: cw.ComparisonOperator,
-        missing: cw.TreatMissingData, description: str, evaluation_periods: int = 1,
+        self,
+        cid: str,
+        metric: cw.IMetric,
+        threshold: float,
+        comparison: cw.ComparisonOperator,
+        missing: cw.TreatMissingData,
+        description: str,
+        evaluation_periods: int = 1,
     ) -> None:
         alarm = cw.Alarm(
-            self, cid,
+            self,
+            cid,
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
@@ -122,7 +173,10 @@ class Monitoring(Construct):
         five = Duration.minutes(5)
         shards = [s.id for s in self._config.shards()]
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name="genesys-notification-bridge")
-        counts = [self._metric(n, WORKER, "Sum", five) for n in ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors")]
+        counts = [
+            self._metric(n, WORKER, "Sum", five)
+            for n in ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors")
+        ]
         dashboard.add_widgets(
             cw.GraphWidget(title="Events", left=counts, width=12),
             cw.GraphWidget(
@@ -137,11 +191,13 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Rotations by reason",
-                left=[cw.MathExpression(
-                    expression=f"SEARCH('{{{self._config.metrics_namespace},reason,service}} MetricName=\"Rotations\"', 'Sum', 300)",
-                    label="",
-                    period=five,
-                )],
+                left=[
+                    cw.MathExpression(
+                        expression=f"SEARCH('{{{self._config.metrics_namespace},reason,service}} MetricName=\"Rotations\"', 'Sum', 300)",
+                        label="",
+                        period=five,
+                    )
+                ],
                 width=12,
             ),
             cw.GraphWidget(
@@ -152,7 +208,10 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Token remaining life",
-                left=[self._metric("TokenRemainingSeconds", {**MINTER, "org": o.name}, "Minimum", five) for o in self._config.orgs],
+                left=[
+                    self._metric("TokenRemainingSeconds", {**MINTER, "org": o.name}, "Minimum", five)
+                    for o in self._config.orgs
+                ],
                 width=12,
             ),
             cw.GraphWidget(

@@ -30,32 +30,46 @@ class StreamWorkerService(Construct):
         token_secrets: dict[str, secretsmanager.ISecret],
     ) -> None:
         super().__init__(scope, cid)
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN
+        )
         # public subnets without NAT: the task reaches Genesys and AWS directly; its security group admits nothing
         self.vpc = ec2.Vpc(
-            self, "Vpc",
+            self,
+            "Vpc",
             max_azs=2,
             nat_gateways=0,
-            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)],
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)
+            ],
             flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
         )
         self.security_group = ec2.SecurityGroup(
-            self, "EgressOnly", vpc=self.vpc, allow_all_outbound=True, description="Stream worker: egress only, no inbound rules"
+            self,
+            "EgressOnly",
+            vpc=self.vpc,
+            allow_all_outbound=True,
+            description="Stream worker: egress only, no inbound rules",
         )
         self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
         self.task = ecs.FargateTaskDefinition(
-            self, "Task",
+            self,
+            "Task",
             cpu=512,
             memory_limit_mib=1024,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.ARM64, operating_system_family=ecs.OperatingSystemFamily.LINUX
             ),
         )
-        self.log_group = logs.LogGroup(self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.RETAIN
+        )
         self.container = self.task.add_container(
             "worker",
             image=ecs.ContainerImage.from_asset(
-                str(ROOT), file="stream_worker/Dockerfile", platform=ecr_assets.Platform.LINUX_ARM64,
+                str(ROOT),
+                file="stream_worker/Dockerfile",
+                platform=ecr_assets.Platform.LINUX_ARM64,
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
             environment={
@@ -82,7 +96,8 @@ class StreamWorkerService(Construct):
             stop_timeout=Duration.seconds(120),
         )
         self.service = ecs.FargateService(
-            self, "Service",
+            self,
+            "Service",
             cluster=self.cluster,
             task_definition=self.task,
             desired_count=config.worker_replicas,
@@ -98,14 +113,17 @@ class StreamWorkerService(Construct):
         for secret in token_secrets.values():
             secret.grant_read(role)
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[store.events.table_arn, store.coverage.table_arn])
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem"], resources=[store.events.table_arn, store.coverage.table_arn]
+            )
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[store.payloads.arn_for_objects("envelopes/*")])
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources=[store.key.key_arn]
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[store.key.key_arn],
             )
         )
         role.add_to_principal_policy(

@@ -19,8 +19,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bundling import lambda_code
-from infra.retention import retention
 from infra.config import BridgeConfig
+from infra.retention import retention
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"
@@ -38,12 +38,21 @@ class _AccessLogs:
     @property
     def format(self) -> apigw.AccessLogFormat:
         return apigw.AccessLogFormat.json_with_standard_fields(
-            caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-            resource_path=True, response_length=True, status=True, user=True,
+            caller=False,
+            http_method=True,
+            ip=True,
+            protocol=True,
+            request_time=True,
+            resource_path=True,
+            response_length=True,
+            status=True,
+            user=True,
         )
 
 
-def _placeholder_secret(scope: Construct, cid: str, name: str, template: dict[str, str], key: str, description: str) -> secretsmanager.Secret:
+def _placeholder_secret(
+    scope: Construct, cid: str, name: str, template: dict[str, str], key: str, description: str
+) -> secretsmanager.Secret:
     """A secret whose initial value is a generated placeholder: no real value is ever in the template."""
     return secretsmanager.Secret(
         scope,
@@ -70,18 +79,28 @@ class TokenService(Construct):
                 secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{org.name}", credentials_name)
                 if org.credentials_secret_name
                 else _placeholder_secret(
-                    self, f"Credentials-{org.name}", credentials_name, {"client_id": CREDENTIALS_PLACEHOLDER}, "client_secret",
+                    self,
+                    f"Credentials-{org.name}",
+                    credentials_name,
+                    {"client_id": CREDENTIALS_PLACEHOLDER},
+                    "client_secret",
                     f"Genesys OAuth client credentials of org {org.name}: put the real client_id and client_secret here",
                 )
             )
             token_name = f"genesys-bridge/{org.name}/token"
             self.token_secrets[org.name] = _placeholder_secret(
-                self, f"Token-{org.name}", token_name, {"placeholder": "minted on schedule"}, "nonce",
+                self,
+                f"Token-{org.name}",
+                token_name,
+                {"placeholder": "minted on schedule"},
+                "nonce",
                 f"Current Genesys access token of org {org.name}, written by the minter",
             )
             entry: dict[str, object] = {
-                "name": org.name, "environment": org.region,
-                "credentials_secret": credentials_name, "token_secret": token_name,
+                "name": org.name,
+                "environment": org.region,
+                "credentials_secret": credentials_name,
+                "token_secret": token_name,
             }
             if org.saml is not None:
                 saml_name = org.saml.credentials_secret_name or f"genesys-bridge/{org.name}/saml-client"
@@ -89,7 +108,11 @@ class TokenService(Construct):
                     secretsmanager.Secret.from_secret_name_v2(self, f"Saml-{org.name}", saml_name)
                     if org.saml.credentials_secret_name
                     else _placeholder_secret(
-                        self, f"Saml-{org.name}", saml_name, {"client_id": CREDENTIALS_PLACEHOLDER}, "client_secret",
+                        self,
+                        f"Saml-{org.name}",
+                        saml_name,
+                        {"client_id": CREDENTIALS_PLACEHOLDER},
+                        "client_secret",
                         f"Genesys SAML2BEARER OAuth client of org {org.name}",
                     )
                 )
@@ -102,7 +125,9 @@ class TokenService(Construct):
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
         self.minter = self._function(
-            "Minter", "functions.mint_token.handler.handler", config,
+            "Minter",
+            "functions.mint_token.handler.handler",
+            config,
             {
                 **common_env,
                 "POWERTOOLS_SERVICE_NAME": "token-minter",
@@ -119,16 +144,22 @@ class TokenService(Construct):
             secret.grant_write(self.minter)
 
         self.dead_letters = sqs.Queue(
-            self, "MintScheduleDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=Duration.days(14),
+            self,
+            "MintScheduleDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
         )
         self.schedule = scheduler.Schedule(
-            self, "MintSchedule",
+            self,
+            "MintSchedule",
             schedule=scheduler.ScheduleExpression.rate(Duration.minutes(config.mint_schedule_minutes)),
             description="Mint Genesys tokens ahead of expiry",
             target=targets.LambdaInvoke(
                 self.minter,
-                input=scheduler.ScheduleTargetInput.from_object({"scheduled_time": scheduler.ContextAttribute.scheduled_time}),
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"scheduled_time": scheduler.ContextAttribute.scheduled_time}
+                ),
                 dead_letter_queue=self.dead_letters,
                 retry_attempts=2,
                 max_event_age=Duration.minutes(max(1, config.mint_schedule_minutes)),
@@ -136,7 +167,9 @@ class TokenService(Construct):
         )
 
         self.vendor = self._function(
-            "Vendor", "functions.vend_token.handler.handler", config,
+            "Vendor",
+            "functions.vend_token.handler.handler",
+            config,
             {
                 **common_env,
                 "POWERTOOLS_SERVICE_NAME": "token-vendor",
@@ -150,14 +183,17 @@ class TokenService(Construct):
             secret.grant_read(self.vendor)
 
         self.api = apigwv2.HttpApi(
-            self, "VendApi",
+            self,
+            "VendApi",
             description="Vends cached Genesys tokens to callers with an IdP JWT",
             create_default_stage=False,
             default_authorizer=authorizers.HttpJwtAuthorizer(
                 "IdpJwt", config.idp.issuer, jwt_audience=list(config.idp.audience)
             ),
         )
-        self.api_logs = logs.LogGroup(self, "VendApiAccessLogs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN)
+        self.api_logs = logs.LogGroup(
+            self, "VendApiAccessLogs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN
+        )
         self.stage = self.api.add_stage(
             "DefaultStage",
             stage_name="$default",
@@ -174,12 +210,21 @@ class TokenService(Construct):
         return retention(config.log_retention_days)
 
     def _function(
-        self, cid: str, handler: str, config: BridgeConfig, environment: dict[str, str], *,
-        timeout: Duration, reserved_concurrency: int | None = None,
+        self,
+        cid: str,
+        handler: str,
+        config: BridgeConfig,
+        environment: dict[str, str],
+        *,
+        timeout: Duration,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{cid}Logs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN)
+        log_group = logs.LogGroup(
+            self, f"{cid}Logs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN
+        )
         return lambda_.Function(
-            self, cid,
+            self,
+            cid,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
