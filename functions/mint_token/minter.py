@@ -18,6 +18,7 @@ from genesys.token_secret import TokenSecret, TokenSecretError
 
 _SLOT_NAMESPACE = uuid.UUID("8d1f2c5e-2b8a-4c61-9d0f-6e3a7b9c1d42")
 MAX_ATTEMPTS = 5
+CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"  # what the CDK app puts in a credentials secret it creates
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +101,17 @@ class Minter:
             raise MintFailedError(f"credentials secret {org.credentials_secret} has no value")
         try:
             data = json.loads(raw)
-            return ClientCredentials(str(data["client_id"]), str(data["client_secret"]))
+            credentials = ClientCredentials(str(data["client_id"]), str(data["client_secret"]))
         except (ValueError, KeyError, TypeError):
             raise MintFailedError(
                 f"credentials secret {org.credentials_secret} must be JSON with client_id and client_secret"
             ) from None
+        if credentials.client_id == CREDENTIALS_PLACEHOLDER:
+            raise MintFailedError(
+                f"credentials secret {org.credentials_secret} still holds the deployment placeholder: "
+                "put the Genesys OAuth client_id and client_secret in it"
+            )
+        return credentials
 
     def _mint(self, org: OrgConfig, credentials: ClientCredentials, deadline: float) -> AccessToken:
         backoff = self._backoff()

@@ -18,12 +18,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.mint_token.minter import CREDENTIALS_PLACEHOLDER
 from infra.bundling import lambda_code
 from infra.config import BridgeConfig
 from infra.retention import retention
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

@@ -173,6 +173,18 @@ def test_one_org_failing_never_stops_the_others(sm, setup):
     assert stored(sm, "good/token").org == "good"
 
 
+def test_the_deployment_placeholder_is_reported_not_sent_to_genesys(sm, setup):
+    emu, configure = setup
+    org = make_org(sm, emu.base_url, "acme")
+    placeholder = json.dumps({"client_id": "REPLACE_WITH_CLIENT_ID", "client_secret": "generated"})
+    sm.put_secret_value(SecretId="acme/credentials", SecretString=placeholder)
+    configure(org)
+    result = invoke()["results"][0]
+    assert result["outcome"] == "failed"
+    assert "still holds the deployment placeholder" in result["detail"]
+    assert emu.snapshot()["tokens"] == []
+
+
 def test_missing_credentials_secret_is_a_failure_with_a_clear_detail(sm, setup):
     emu, configure = setup
     org = make_org(sm, emu.base_url, "acme")
