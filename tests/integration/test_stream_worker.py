@@ -16,12 +16,12 @@ import boto3
 import pytest
 
 from emulator.local_stack import MinterLoop, StackNames, create_resources, org_config, worker_env
+from emulator.naive_client import NaiveClient
 from genesys.frames import envelope_key
 from genesys.token_secret import TokenSecret
 from stream_worker.queries import EventQueries
 from stream_worker.verify import verify
 from tests.support.bridge import MINTER_POLICY, TOPICS, WORKER_DEFAULTS, Bridge, build_bridge
-from tests.support.naive_client import NaiveClient
 
 pytestmark = pytest.mark.slow
 FAST = {"heartbeat_interval": 0.5, "event_rate": 40, "token_lifetime": 8, "socket_closing_grace": 3}
