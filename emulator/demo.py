@@ -1,64 +1,187 @@
-"""A first look: start the emulator, subscribe a channel with the shared client and print what arrives."""
+"""`make demo` and `make soak`: the whole bridge on one machine, faults injected, verified against ground truth.
+
+Genesys is the emulator, AWS is moto's server; the minter runs on its schedule, the stream worker keeps its
+overlapping sockets, and at the end every event the emulator published while the worker was covering is looked
+up in the events table. The last line is ``verified: published=N stored=N lost=0 duplicates_absorbed=M ...``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import sys
 import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
-import websockets
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from emulator.config import DEFAULT_CLIENT, EmulatorConfig
+from emulator.config import EmulatorConfig
+from emulator.local_stack import LocalBridge, build_bridge, local_aws
 from emulator.server import EmulatorServer
-from genesys.frames import FrameKind, classify, envelope_key
-from genesys.http import new_http_client
-from genesys.notifications import NotificationsApi
-from genesys.oauth import ClientCredentials, OAuthClient
-from genesys.regions import resolve_hosts
+from functions.mint_token.policy import RefreshPolicy
 
 TOPICS = [
     "v2.users.alice.presence",
+    "v2.users.alice.routingStatus",
+    "v2.users.bob.presence",
     "v2.routing.queues.support.conversations",
-    "v2.detail.events.conversation.c1.acd.start",
+    "v2.routing.queues.sales.calls",
+    "v2.detail.events.conversation.c-100.acd.start",
+    "v2.analytics.queues.support.observations",
+    "v2.audits.entitytype.user.entityid.alice",
+]
+# 60 s tokens and 90 s channels: rotations every half minute or so. The worker rotates 10 s (slot 0) and 15 s
+# (slot 1) before expiry and needs 20 s of token life; the minter runs every 5 s and refreshes under 30 s left.
+TOKEN_LIFETIME, CHANNEL_LIFETIME = 60, 90
+POLICY = RefreshPolicy(fraction=0.5, schedule_period=5, rotation_lead=20, retry_allowance=2)
+WORKER = {
+    "token_rotation_lead": 10,
+    "channel_rotation_lead": 10,
+    "min_token_life": 20,
+    "ping_after": 7,
+    "liveness_timeout": 3,
+    "confirm_timeout": 5,
+    "ledger_interval": 2,
+    "metrics_interval": 3600,
+    "drain_timeout": 60,
+}
+FAULTS: list[dict[str, Any]] = [
+    {"type": "drop_socket"},
+    {"type": "close_socket", "code": 1011, "reason": "internal error"},
+    {"type": "socket_closing"},
+    {"type": "evict_channel"},
+    {"type": "no_longer_subscribed"},
+    {"type": "pause_heartbeats", "seconds": 12},
+    {"type": "stall_socket", "seconds": 20},
+    {"type": "malformed_frame"},
+    {"type": "burst", "count": 300},
+    {"type": "fail_requests", "target": "rest", "count": 2, "status": 503},
+    {"type": "fail_requests", "target": "rest", "count": 1, "status": 429, "retry_after": 2},
+    {"type": "fail_requests", "target": "oauth", "count": 2, "status": 500},
 ]
 
 
-async def watch(connect_uri: str, duration: float) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    deadline = time.monotonic() + duration
-    async with websockets.connect(connect_uri) as ws:
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), left)
-            except TimeoutError:
-                break
-            frame = classify(raw)
-            counts[frame.kind.value] = counts.get(frame.kind.value, 0) + 1
-            if frame.kind is FrameKind.EVENT:
-                print(f"  event  {frame.topic:<48} key={envelope_key(frame.envelope)[:12]}")
-            else:
-                print(f"  {frame.kind.value}")
-    return counts
+def configure_logs(directory: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / "worker.log"
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(LambdaPowertoolsFormatter(service="stream-worker"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the demo prints its own progress
+    return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Emulator demo: one socket receiving events.")
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    config = EmulatorConfig(heartbeat_interval=2, event_rate=3, seed=args.seed)
-    with EmulatorServer(config) as emulator, new_http_client() as http:
-        print(f"emulator on {emulator.base_url}")
-        hosts = resolve_hosts(emulator.base_url)
-        token = OAuthClient(hosts.login_url, http).client_credentials(ClientCredentials(*DEFAULT_CLIENT))
-        print(f"token minted, lifetime {token.lifetime:.0f} s")
-        api = NotificationsApi(hosts.api_url, token.access_token, http)
-        channel = api.create_channel()
-        results = api.replace_subscriptions(channel.id, TOPICS)
-        print(f"channel {channel.id}: {sum(t.permitted for t in results)} topics permitted")
-        counts = asyncio.run(watch(channel.connect_uri, min(args.duration, 30)))
-        print("received: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+class Demo:
+    def __init__(self, bridge: LocalBridge, seed: int, fault_every: tuple[float, float]) -> None:
+        self.bridge = bridge
+        self.rng = random.Random(seed)
+        self.fault_every = fault_every
+        self.faults: Counter[str] = Counter()
+        self.stop = asyncio.Event()
+        self.started = time.monotonic()
+
+    def progress(self, last_fault: str) -> str:
+        worker = self.bridge.worker
+        totals = worker.metrics.totals
+        topics = set(self.bridge.topics)
+        published = sum(1 for e in self.bridge.emulator.events() if e.topic in topics)
+        live = sum(worker.live_sockets().values())
+        wanted = len(worker.shards) * worker.settings.sockets_per_shard
+        minted = sum(1 for r in self.bridge.minter.results if r.outcome == "minted")
+        return (
+            f"[{time.monotonic() - self.started:5.0f}s] published={published} stored={totals['EventsStored']} "
+            f"duplicates_absorbed={totals['DuplicatesAbsorbed']} live_sockets={live}/{wanted} "
+            f"rotations={sum(worker.metrics.rotation_totals.values())} tokens_minted={minted} "
+            f"faults={sum(self.faults.values())} {last_fault}"
+        )
+
+    async def inject(self) -> str:
+        spec = dict(self.rng.choice(FAULTS))
+        kind = spec.pop("type")
+        if kind not in ("burst", "fail_requests"):
+            live = self.bridge.our_channels()
+            if not live:
+                return ""
+            spec["channel"] = self.rng.choice(live)
+        self.bridge.fault(kind, **spec)
+        self.faults[kind] += 1
+        return f"<- {kind}"
+
+    async def run(self, duration: float) -> None:
+        next_fault = time.monotonic() + self.rng.uniform(*self.fault_every)
+        next_print, last = 0.0, ""
+        deadline = self.started + duration
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_fault:
+                last = await self.inject() or last
+                next_fault = now + self.rng.uniform(*self.fault_every)
+            if now >= next_print:
+                print(self.progress(last), flush=True)
+                next_print, last = now + 2.0, ""
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.1)
+
+
+async def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
+    bridge = build_bridge(emulator, TOPICS, POLICY, **WORKER, health_file=str(args.workdir / "health.json"))
+    print(f"starting the stream worker ({len(TOPICS)} topics, 2 sockets per shard) ...", flush=True)
+    await bridge.start(within=30)
+    demo = Demo(bridge, args.seed, (2.0, 5.0) if args.soak else (6.0, 12.0))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, demo.stop.set)
+    loop.add_signal_handler(signal.SIGTERM, demo.stop.set)
+    await demo.run(args.duration)
+    print("stopping: no new sockets, draining writes ...", flush=True)
+    code = await bridge.stop()
+    result = bridge.verification()
+    rotations = dict(bridge.worker.metrics.rotation_totals)
+    gaps = bridge.uncovered()
+    print(f"rotations by reason: {rotations or 'none'}")
+    print(f"faults injected: {dict(demo.faults) or 'none'}")
+    print(f"uncovered seconds: {sum(b - a for a, b in gaps):.3f} in {len(gaps)} interval(s)")
+    for event in result.lost_events[:5]:
+        print(f"  lost: seq={event['seq']} topic={event['topic']} published_at={event['published_at']:.3f}")
+    print(
+        f"verified: published={result.published} stored={result.stored} lost={result.lost} "
+        f"duplicates_absorbed={bridge.worker.metrics.totals['DuplicatesAbsorbed']} "
+        f"rotations={sum(rotations.values())} faults={sum(demo.faults.values())}",
+        flush=True,
+    )
+    return 0 if result.ok and code == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the whole bridge locally with faults and verify it.")
+    parser.add_argument("--duration", type=float, default=120)
+    parser.add_argument("--seed", type=int, default=None, help="fault and event seed (random when omitted)")
+    parser.add_argument("--soak", action="store_true", help="faults every 2-5 s instead of every 6-12 s")
+    parser.add_argument("--event-rate", type=float, default=20)
+    parser.add_argument("--workdir", type=Path, default=Path(".demo"))
+    args = parser.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.randrange(1_000_000)
+    log = configure_logs(args.workdir)
+    print(f"seed={args.seed} duration={args.duration:.0f}s worker log: {log}", flush=True)
+    config = EmulatorConfig(
+        token_lifetime=TOKEN_LIFETIME,
+        channel_lifetime=CHANNEL_LIFETIME,
+        heartbeat_interval=5,
+        socket_closing_grace=20,
+        event_rate=args.event_rate,
+        seed=args.seed,
+    )
+    with local_aws(), EmulatorServer(config) as emulator:
+        print(f"Genesys emulator on {emulator.base_url}; AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}", flush=True)
+        return asyncio.run(run(args, emulator))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import threading
-import urllib.request
 from concurrent.futures import Future
 from typing import Any
 
@@ -108,16 +106,3 @@ class EmulatorServer:
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = self.call(self.state.snapshot)
         return snap
-
-
-def fetch_ground_truth(base_url: str, since: int = 0) -> list[dict[str, Any]]:
-    """Every published event after ``since``, over HTTP (for processes that don't share memory)."""
-    events: list[dict[str, Any]] = []
-    while True:
-        url = f"{base_url}/_emulator/events?since={since}&limit=5000"
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local emulator URL
-            page = json.load(response)
-        events.extend(page["events"])
-        if not page["events"]:
-            return events
-        since = page["next"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 COUNTERS = ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors", "Quarantined", "RejectedTopics")
-LAG_SAMPLES = 100  # Powertools keeps at most 100 values of one metric per blob
+LAG_SAMPLES = 100
+DEFAULT_NAMESPACE = "GenesysNotificationBridge"  # Powertools keeps at most 100 values of one metric per blob
 
 
 @dataclass
@@ -26,7 +29,8 @@ class WorkerMetrics:
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        self._emf = Metrics(namespace=self.namespace, service="stream-worker")
+        namespace = self.namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
+        self._emf = Metrics(namespace=namespace, service="stream-worker")
 
     def count(self, name: str, value: int = 1) -> None:
         self.counts[name] += value
@@ -50,6 +54,9 @@ class WorkerMetrics:
                 self.lag_ms[slot] = milliseconds
 
     def flush(self, live_sockets: dict[str, int], queue_depth: int, uncovered_now: dict[str, float]) -> None:
+        if is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, as for every Powertools metric
+            self._reset()
+            return
         for name in COUNTERS:
             self._emf.add_metric(name=name, unit=MetricUnit.Count, value=self.counts.get(name, 0))
         self._emf.add_metric(name="QueueDepth", unit=MetricUnit.Count, value=queue_depth)
@@ -62,6 +69,9 @@ class WorkerMetrics:
             self._single("UncoveredSeconds", MetricUnit.Seconds, round(seconds, 3), "shard", shard)
         for reason, value in self.rotations.items():
             self._single("Rotations", MetricUnit.Count, value, "reason", reason)
+        self._reset()
+
+    def _reset(self) -> None:
         self.counts.clear()
         self.rotations.clear()
         self.uncovered.clear()

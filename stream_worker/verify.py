@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from genesys.frames import envelope_key
 
 
@@ -49,3 +51,15 @@ def verify(
         extra=sum(1 for key in counts if key not in all_published),
         lost_events=lost[:20],
     )
+
+
+def fetch_ground_truth(base_url: str, since: int = 0) -> list[dict[str, Any]]:
+    """Every event an emulator published after sequence number ``since``, page by page."""
+    events: list[dict[str, Any]] = []
+    with httpx.Client(timeout=30) as http:
+        while True:
+            page = http.get(f"{base_url}/_emulator/events", params={"since": since, "limit": 5000}).json()
+            events.extend(page["events"])
+            if not page["events"]:
+                return events
+            since = page["next"]

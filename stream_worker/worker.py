@@ -162,7 +162,10 @@ class Worker:
         flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
         left = await self.writer.stop()
         await self.ledger.flush()
-        self.flush_metrics()
+        try:
+            self.flush_metrics()
+        except Exception:  # metrics must never stand between a shutdown and exit 0
+            log.exception("final metrics flush failed")
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.settings.health_file)
         if not flushed:

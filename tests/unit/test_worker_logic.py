@@ -118,3 +118,42 @@ def test_topics_that_do_not_fit_the_channel_budget_refuse_to_start():
 def test_bad_settings_name_the_variable(extra, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(_env(**extra))
+
+
+def test_cli_times_accept_iso_epoch_now_and_ages():
+    import argparse
+
+    from stream_worker.query_cli import parse_time
+
+    assert parse_time("2026-11-28T10:00:00Z") == 1795860000.0
+    assert parse_time("1795860000") == 1795860000.0
+    assert parse_time("now", now=100.0) == 100.0
+    assert parse_time("90m", now=10_000.0) == 10_000.0 - 5400
+    assert parse_time("2d", now=200_000.0) == 200_000.0 - 172_800
+    with pytest.raises(argparse.ArgumentTypeError, match="not a time"):
+        parse_time("yesterday")
+
+
+def test_worker_metrics_flush_as_emf_with_the_dimensions_alarms_use(capsys, monkeypatch):
+    from stream_worker.metrics import WorkerMetrics
+    from tests.conftest import emf_metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = WorkerMetrics(namespace="Test")
+    metrics.count("EventsReceived", 5)
+    metrics.rotation("socket_closing")
+    metrics.add_uncovered("acme:0", 1.5)
+    metrics.flush({"acme:0": 2}, queue_depth=3, uncovered_now={"acme:0": 0.5})
+    found = {(m["name"], m.get("shard") or m.get("reason")): m for m in emf_metrics(capsys.readouterr().out)}
+    assert found[("EventsReceived", None)]["value"] == 5
+    assert found[("LiveSockets", "acme:0")]["value"] == 2
+    assert found[("LiveSockets", "acme:0")]["service"] == "stream-worker"
+    assert found[("UncoveredSeconds", "acme:0")]["value"] == 2.0
+    assert found[("Rotations", "socket_closing")]["value"] == 1
+    assert found[("QueueDepth", None)]["value"] == 3
+    # counters restart after a flush; totals do not
+    metrics.flush({"acme:0": 2}, queue_depth=0, uncovered_now={})
+    again = {(m["name"], m.get("shard")): m["value"] for m in emf_metrics(capsys.readouterr().out)}
+    assert again[("EventsReceived", None)] == 0
+    assert again[("UncoveredSeconds", "acme:0")] == 0
+    assert metrics.totals["EventsReceived"] == 5

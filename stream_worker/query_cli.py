@@ -1,0 +1,151 @@
+"""`genesys-bridge`: query stored events, report coverage, verify against an emulator's ground truth.
+
+Works against AWS with the normal credential chain and against the local stack (AWS_ENDPOINT_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stream_worker.aws import AWS_CONFIG, CoverageTable, EventStore
+from stream_worker.ledger import query_uncovered
+from stream_worker.queries import EventQueries
+from stream_worker.records import read_envelope
+from stream_worker.verify import fetch_ground_truth, verify
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_time(value: str, now: float | None = None) -> float:
+    """ISO-8601 (``2026-11-28T10:00:00Z``), epoch seconds, ``now``, or an age such as ``90m`` / ``2h`` / ``7d``."""
+    now = time.time() if now is None else now
+    if value == "now":
+        return now
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now - float(relative.group(1)) * _UNITS[relative.group(2)]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {value!r} (ISO-8601, epoch seconds, now, or 30m/2h/7d)"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _iso(ms: Any) -> str:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write_events(items: Iterable[dict[str, Any]], fmt: str, out: TextIO, store: EventStore, limit: int | None) -> int:
+    count = 0
+    if fmt == "table":
+        out.write(f"{'received (UTC)':<25} {'topic':<55} {'channel':<30} key\n")
+    for item in items:
+        if limit is not None and count >= limit:
+            break
+        count += 1
+        if fmt == "table":
+            out.write(f"{_iso(item['received_ms']):<25} {item['topic']:<55} {item['channel_id']:<30} {item['pk']}\n")
+            continue
+        record = {k: (int(v) if k == "received_ms" else v) for k, v in item.items() if not k.startswith("envelope")}
+        record["envelope"] = (
+            json.loads(read_envelope(item, store.fetch_payload))
+            if item.get("kind") == "event"
+            else read_envelope(item, store.fetch_payload)
+        )
+        out.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+    return count
+
+
+def _events(args: argparse.Namespace, queries: EventQueries) -> Iterator[dict[str, Any]]:
+    if args.key:
+        found = queries.by_key(args.key)
+        return iter([found] if found else [])
+    if args.topic:
+        return queries.by_topic(args.topic, args.since, args.until)
+    if args.entity:
+        kind, _, entity_id = args.entity.partition(":")
+        if kind not in ("user", "queue", "conversation", "audit") or not entity_id:
+            raise SystemExit("--entity must be user:ID, queue:ID, conversation:ID or audit:TYPE/ID")
+        return queries.by_entity(kind, entity_id, args.since, args.until)
+    return queries.by_window(args.since, args.until)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genesys-bridge", description=__doc__)
+    parser.add_argument("--events-table", default=os.environ.get("EVENTS_TABLE", "genesys-events"))
+    parser.add_argument("--coverage-table", default=os.environ.get("COVERAGE_TABLE", "genesys-coverage"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    events = commands.add_parser("events", help="events by key, topic, entity or time window")
+    which = events.add_mutually_exclusive_group()
+    which.add_argument("--key", help="one event by its event key")
+    which.add_argument("--topic", help="a full topic name")
+    which.add_argument("--entity", help="user:ID, queue:ID, conversation:ID or audit:TYPE/ID")
+    events.add_argument("--since", type=parse_time, default=parse_time("1h"))
+    events.add_argument("--until", type=parse_time, default=parse_time("now"))
+    events.add_argument("--format", choices=("table", "jsonl"), default="table")
+    events.add_argument("--limit", type=int, default=None)
+
+    coverage = commands.add_parser("coverage", help="uncovered intervals of a shard in a time range")
+    coverage.add_argument("--shard", required=True, help='shard id such as "acme:0"')
+    coverage.add_argument("--since", type=parse_time, default=parse_time("1h"))
+    coverage.add_argument("--until", type=parse_time, default=parse_time("now"))
+
+    check = commands.add_parser("verify", help="compare the table with an emulator's ground truth")
+    check.add_argument("--emulator", required=True, help="emulator base URL, e.g. http://127.0.0.1:8123")
+    check.add_argument("--topic", action="append", required=True, dest="topics")
+    check.add_argument("--since", type=parse_time, required=True)
+    check.add_argument("--until", type=parse_time, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    args = build_parser().parse_args(argv)
+    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    queries = EventQueries(dynamodb, args.events_table)
+    try:
+        if args.command == "events":
+            store = EventStore(dynamodb, boto3.client("s3", config=AWS_CONFIG), args.events_table, "")
+            count = write_events(_events(args, queries), args.format, out, store, args.limit)
+            print(f"{count} item(s)", file=sys.stderr)
+            return 0
+        if args.command == "coverage":
+            gaps = query_uncovered(CoverageTable(dynamodb, args.coverage_table), args.shard, args.since, args.until)
+            for start, end in gaps:
+                out.write(f"uncovered {_iso(start * 1000)} .. {_iso(end * 1000)} ({end - start:.3f} s)\n")
+            total = sum(end - start for start, end in gaps)
+            out.write(f"shard {args.shard}: {total:.3f} uncovered second(s) in {len(gaps)} interval(s)\n")
+            return 0 if not gaps else 3
+        truth = fetch_ground_truth(args.emulator)
+        stored = [i["pk"] for i in queries.by_window(args.since - 3600, args.until + 3600) if i.get("kind") == "event"]
+        result = verify(truth, stored, set(args.topics), (args.since, args.until))
+        out.write(
+            f"verified: published={result.published} stored={result.stored} lost={result.lost} "
+            f"duplicates={result.duplicates} extra={result.extra}\n"
+        )
+        return 0 if result.ok else 1
+    except (ClientError, BotoCoreError) as exc:
+        print(f"genesys-bridge: AWS call failed: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
