@@ -11,7 +11,7 @@ SEED ?= 7
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install lint test demo clean
+.PHONY: install lint test demo soak bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: lint
 
 demo: install
 	$(PY) -m emulator.demo --duration $(DURATION) --seed $(SEED)
+
+# a long randomized chaos run; SEED is random unless given
+soak: install
+	$(PY) -m emulator.demo --soak --duration $(DURATION) $(if $(filter command line,$(origin SEED)),--seed $(SEED),)
+
+bench: install
+	$(PY) -m tests.bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

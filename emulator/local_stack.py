@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import httpx
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from emulator.config import DEFAULT_CLIENT
@@ -146,6 +147,7 @@ def local_aws() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()  # moto's backends are per process, not per server
     saved = {k: os.environ.get(k) for k in _AWS_ENV}
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 _ID = r"(?P<{name}>[^.?&\s]+)"
@@ -79,8 +80,9 @@ def is_known_topic(topic: str) -> bool:
     return all(match_template(t) is not None for t in expand_combined(topic))
 
 
-def entity_ids(topic: str) -> dict[str, str]:
-    """The conversation, user or queue id a topic names, e.g. ``{"user": "abc"}``; empty if none."""
+@functools.lru_cache(maxsize=65_536)
+def entity_ids(topic: str) -> Mapping[str, str]:
+    """The conversation, user or queue id a topic names, e.g. ``{"user": "abc"}``; empty if none (cached: topics repeat)."""
     matched = match_template(topic)
     if matched is None:
         return {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,6 +9,8 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+from genesys.observability import metrics_namespace
 
 COUNTERS = ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors", "Quarantined", "RejectedTopics")
 LAG_SAMPLES = 100
@@ -29,8 +30,7 @@ class WorkerMetrics:
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        namespace = self.namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
-        self._emf = Metrics(namespace=namespace, service="stream-worker")
+        self._emf = Metrics(namespace=self.namespace or metrics_namespace(), service="stream-worker")
 
     def count(self, name: str, value: int = 1) -> None:
         self.counts[name] += value

@@ -27,10 +27,11 @@ class Received:
     shard: str
     org: str
     received_at: float
+    key: str  # envelope_key(envelope), computed once on arrival
 
-    @property
-    def key(self) -> str:
-        return envelope_key(self.envelope)
+    @classmethod
+    def of(cls, raw: str, envelope: dict[str, Any], channel_id: str, shard: str, org: str, at: float) -> Received:
+        return cls(raw, envelope, channel_id, shard, org, at, envelope_key(envelope))
 
 
 def time_bucket(received_at: float, key: str) -> str:

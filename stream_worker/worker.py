@@ -15,8 +15,8 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from genesys.logs import quiet_sdk_loggers
 from genesys.notifications import NotificationsApi
+from genesys.observability import quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 from genesys.token_reader import SecretSource, TokenReader
 from genesys.token_secret import TokenSecret

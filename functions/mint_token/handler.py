@@ -19,14 +19,14 @@ from functions.mint_token.policy import RefreshPolicy
 from functions.orgs import ConfigError, OrgConfig, env_float, env_items, parse_orgs
 from functions.secrets_store import SecretsStore
 from genesys.http import new_http_client
-from genesys.logs import quiet_sdk_loggers
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
+from genesys.observability import metrics_namespace, quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 
 quiet_sdk_loggers()
 logger = Logger(service="token-minter")
 tracer = Tracer(service="token-minter")
-metrics = Metrics(service="token-minter")
+metrics = Metrics(service="token-minter", namespace=metrics_namespace())
 SAFETY_MARGIN = 3.0  # seconds kept free before the Lambda timeout
 _ENV_KEYS = (
     "ORGS",

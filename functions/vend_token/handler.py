@@ -23,15 +23,15 @@ from functions.vend_token.access import AccessPolicy
 from functions.vend_token.vending import SamlNotConfiguredError, TokenVendor, UnknownOrgError, Vended
 from genesys.errors import BadCredentialsError, GenesysError, RateLimitedError, RequestRejectedError
 from genesys.http import new_http_client
-from genesys.logs import quiet_sdk_loggers
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
+from genesys.observability import metrics_namespace, quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 from genesys.token_reader import TokenUnavailableError
 
 quiet_sdk_loggers()
 logger = Logger(service="token-vendor")
 tracer = Tracer(service="token-vendor")
-metrics = Metrics(service="token-vendor")
+metrics = Metrics(service="token-vendor", namespace=metrics_namespace())
 app = APIGatewayHttpResolver()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _ENV_KEYS = ("ORGS", "ACCESS_POLICY", "MIN_REMAINING_SECONDS", "CACHE_MAX_AGE_SECONDS", "AWS_ENDPOINT_URL")

@@ -38,7 +38,7 @@ def test_covered_plus_uncovered_is_the_whole_window(sessions, t1, span):
 
 def _received(body: dict, topic: str = "v2.users.u1.presence") -> Received:
     envelope = {"topicName": topic, "eventBody": body, "metadata": {"CorrelationId": "c-1"}}
-    return Received(json.dumps(envelope), envelope, "streaming-0-x", "org:0", "org", 1_800_000_000.5)
+    return Received.of(json.dumps(envelope), envelope, "streaming-0-x", "org:0", "org", 1_800_000_000.5)
 
 
 def test_event_item_has_every_attribute_the_queries_need():
