@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from genesys.regions import UnknownRegionError, resolve_hosts
+from genesys.validation import describe, known_environment
 
 
 class ConfigError(ValueError):
@@ -29,14 +29,7 @@ class OrgConfig(BaseModel):
     token_secret: str = Field(min_length=1)
     saml: SamlConfig | None = None
 
-    @field_validator("environment")
-    @classmethod
-    def _known_environment(cls, value: str) -> str:
-        try:
-            resolve_hosts(value, env={})
-        except UnknownRegionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    _environment = field_validator("environment")(known_environment)
 
 
 def parse_orgs(env: Mapping[str, str] | None = None) -> dict[str, OrgConfig]:
@@ -53,15 +46,11 @@ def parse_orgs(env: Mapping[str, str] | None = None) -> dict[str, OrgConfig]:
     try:
         orgs = [OrgConfig.model_validate(item) for item in items]
     except ValidationError as exc:
-        raise ConfigError(f"ORGS is invalid: {_summary(exc)}") from None
+        raise ConfigError(f"ORGS is invalid: {describe(exc)}") from None
     names = [o.name for o in orgs]
     if len(set(names)) != len(names):
         raise ConfigError("ORGS has duplicate org names")
     return {o.name: o for o in orgs}
-
-
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from functions.vend_token.access import AccessPolicy
 from genesys.regions import REGION_DOMAINS
+from genesys.validation import describe
 from stream_worker.settings import OrgTopics, WorkerSettings
 from stream_worker.sharding import Shard, plan_shards
 
@@ -138,7 +139,6 @@ def load_config(context: dict[str, Any]) -> BridgeConfig:
     try:
         return BridgeConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"bridge.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid deployment configuration: {problems}") from None
+        raise ConfigError(f"invalid deployment configuration: {describe(exc, 'bridge.')}") from None
     except ValueError as exc:
         raise ConfigError(f"invalid deployment configuration: {exc}") from None

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from genesys.regions import UnknownRegionError, resolve_hosts
 from genesys.topics import expand_template
+from genesys.validation import known_environment
 
 
 class SettingsError(ValueError):
@@ -35,14 +35,7 @@ class OrgTopics(BaseModel):
     topics: tuple[str, ...] = ()
     templates: tuple[TemplateIds, ...] = ()
 
-    @field_validator("environment")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        try:
-            resolve_hosts(value, env={})
-        except UnknownRegionError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    _environment = field_validator("environment")(known_environment)
 
     def all_topics(self) -> list[str]:
         expanded = list(self.topics) + [t for spec in self.templates for t in spec.topics()]

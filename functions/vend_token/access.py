@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.orgs import ConfigError
+from genesys.validation import describe
 
 _SPACE_SEPARATED = {"scope", "scp"}
 
@@ -44,11 +45,7 @@ class AccessPolicy(BaseModel):
         try:
             return cls.model_validate(json.loads(raw))
         except ValueError as exc:
-            detail = (
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                if isinstance(exc, ValidationError)
-                else "not valid JSON"
-            )
+            detail = describe(exc) if isinstance(exc, ValidationError) else "not valid JSON"
             raise ConfigError(f"ACCESS_POLICY is invalid: {detail}") from None
 
     def allows(self, org: str, raw_claims: Mapping[str, Any], raw_scopes: Iterable[str] | None) -> bool:
