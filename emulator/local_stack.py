@@ -28,6 +28,7 @@ from functions.secrets_store import SecretsStore
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
 from genesys.regions import resolve_hosts
+from genesys.token_secret import credentials_secret_name, token_secret_name
 from stream_worker.aws import CoverageTable
 from stream_worker.ledger import query_uncovered
 from stream_worker.queries import EventQueries
@@ -46,11 +47,11 @@ class StackNames:
 
     @property
     def token_secret(self) -> str:
-        return f"genesys-bridge/{self.org}/token"
+        return token_secret_name(self.org)
 
     @property
     def credentials_secret(self) -> str:
-        return f"genesys-bridge/{self.org}/client-credentials"
+        return credentials_secret_name(self.org)
 
 
 def create_resources(

@@ -66,3 +66,16 @@ class TokenSecret:
 
     def remaining(self, now: float) -> float:
         return self.expires_at - now
+
+
+def token_secret_name(org: str) -> str:
+    """Where the minter writes an org's token: one naming for the CDK app and the local stack."""
+    return f"genesys-bridge/{org}/token"
+
+
+def credentials_secret_name(org: str) -> str:
+    return f"genesys-bridge/{org}/client-credentials"
+
+
+def saml_client_secret_name(org: str) -> str:
+    return f"genesys-bridge/{org}/saml-client"

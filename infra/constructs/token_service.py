@@ -19,6 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.mint_token.minter import CREDENTIALS_PLACEHOLDER
+from genesys.token_secret import credentials_secret_name, saml_client_secret_name, token_secret_name
 from infra.bundling import lambda_code
 from infra.config import BridgeConfig
 from infra.retention import retention
@@ -74,7 +75,7 @@ class TokenService(Construct):
         self.saml_secrets: dict[str, secretsmanager.ISecret] = {}
         orgs_env: list[dict[str, object]] = []
         for org in config.orgs:
-            credentials_name = org.credentials_secret_name or f"genesys-bridge/{org.name}/client-credentials"
+            credentials_name = org.credentials_secret_name or credentials_secret_name(org.name)
             self.credentials_secrets[org.name] = (
                 secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{org.name}", credentials_name)
                 if org.credentials_secret_name
@@ -87,7 +88,7 @@ class TokenService(Construct):
                     f"Genesys OAuth client credentials of org {org.name}: put the real client_id and client_secret here",
                 )
             )
-            token_name = f"genesys-bridge/{org.name}/token"
+            token_name = token_secret_name(org.name)
             self.token_secrets[org.name] = _placeholder_secret(
                 self,
                 f"Token-{org.name}",
@@ -103,7 +104,7 @@ class TokenService(Construct):
                 "token_secret": token_name,
             }
             if org.saml is not None:
-                saml_name = org.saml.credentials_secret_name or f"genesys-bridge/{org.name}/saml-client"
+                saml_name = org.saml.credentials_secret_name or saml_client_secret_name(org.name)
                 self.saml_secrets[org.name] = (
                     secretsmanager.Secret.from_secret_name_v2(self, f"Saml-{org.name}", saml_name)
                     if org.saml.credentials_secret_name
