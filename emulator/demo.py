@@ -45,8 +45,8 @@ WORKER = {
     "token_rotation_lead": 10,
     "channel_rotation_lead": 10,
     "min_token_life": 20,
-    "ping_after": 7,
-    "liveness_timeout": 3,
+    "ping_after": 3,
+    "liveness_timeout": 2,
     "confirm_timeout": 5,
     "ledger_interval": 2,
     "metrics_interval": 3600,
@@ -134,7 +134,8 @@ async def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
     bridge = build_bridge(emulator, TOPICS, POLICY, **WORKER, health_file=str(args.workdir / "health.json"))
     print(f"starting the stream worker ({len(TOPICS)} topics, 2 sockets per shard) ...", flush=True)
     await bridge.start(within=30)
-    demo = Demo(bridge, args.seed, (2.0, 5.0) if args.soak else (6.0, 12.0))
+    # one fault at a time: a stalled socket, the slowest to notice, is dead and replaced within ~6 s
+    demo = Demo(bridge, args.seed, (6.0, 9.0) if args.soak else (8.0, 14.0))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, demo.stop.set)
     loop.add_signal_handler(signal.SIGTERM, demo.stop.set)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the whole bridge locally with faults and verify it.")
     parser.add_argument("--duration", type=float, default=120)
     parser.add_argument("--seed", type=int, default=None, help="fault and event seed (random when omitted)")
-    parser.add_argument("--soak", action="store_true", help="faults every 2-5 s instead of every 6-12 s")
+    parser.add_argument("--soak", action="store_true", help="faults every 6-9 s instead of every 8-14 s")
     parser.add_argument("--event-rate", type=float, default=20)
     parser.add_argument("--workdir", type=Path, default=Path(".demo"))
     args = parser.parse_args(argv)
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     config = EmulatorConfig(
         token_lifetime=TOKEN_LIFETIME,
         channel_lifetime=CHANNEL_LIFETIME,
-        heartbeat_interval=5,
+        heartbeat_interval=2,
         socket_closing_grace=20,
         event_rate=args.event_rate,
         seed=args.seed,

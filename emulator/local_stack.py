@@ -184,13 +184,15 @@ class LocalBridge:
     exit_code: int | None = None
 
     async def start(self, within: float = 15.0) -> LocalBridge:
+        """Run the worker and return once every shard has all its sockets (a fault before then could hit the only one)."""
         self.task = asyncio.create_task(self.worker.run())
         deadline = time.monotonic() + within
-        while self.worker.coverage_started_at is None:
+        wanted = self.worker.settings.sockets_per_shard
+        while self.worker.coverage_started_at is None or min(self.worker.live_sockets().values()) < wanted:
             if self.task.done():
                 self.task.result()
             if time.monotonic() > deadline:
-                raise TimeoutError("the worker never confirmed a socket on every shard")
+                raise TimeoutError("the worker never had all its sockets confirmed on every shard")
             await asyncio.sleep(0.05)
         return self
 
