@@ -277,10 +277,10 @@ def _chaos_schedule(seed: int, duration: float) -> list[tuple[float, dict[str, A
     return schedule
 
 
-async def _apply(bridge: Bridge, spec: dict[str, Any], rng: random.Random) -> None:
+async def _apply(bridge: Bridge, spec: dict[str, Any], rng: random.Random, naive: NaiveClient) -> None:
     spec = dict(spec)
     if spec["type"] not in ("burst", "fail_requests"):
-        live = bridge.our_channels()
+        live = bridge.our_channels() + naive.channels[-1:]  # the naive client's socket is a target too
         if not live:
             return
         spec["channel"] = rng.choice(live)
@@ -294,18 +294,34 @@ async def test_randomized_chaos_loses_nothing(aws, make_emulator, tmp_path):
     bridge = await running_bridge(
         make_emulator, tmp_path, {"seed": seed, "channel_lifetime": 6}, ping_after=0.6, liveness_timeout=0.5
     )
+    secrets = boto3.client("secretsmanager")
+    naive = NaiveClient(
+        bridge.emulator.base_url,
+        TOPICS,
+        lambda: TokenSecret.from_json(secrets.get_secret_value(SecretId=bridge.names.token_secret)["SecretString"]),
+    )
+    naive_task = asyncio.create_task(naive.run())
+    await asyncio.sleep(0.5)
+    naive_window = [time.time()]
     rng = random.Random(seed)
     started = time.monotonic()
     for at, spec in _chaos_schedule(seed, duration):
         await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))
-        await _apply(bridge, spec, rng)
+        await _apply(bridge, spec, rng, naive)
     await asyncio.sleep(1.5)
+    naive_window.append(time.time())
+    naive.stop()
+    await naive_task
     assert await bridge.stop() == 0, f"seed={seed}"
     result = bridge.verification()
+    naive_result = verify(
+        [e.as_json() for e in bridge.emulator.events()], naive.keys, set(TOPICS), (naive_window[0], naive_window[1])
+    )
     rotations = dict(bridge.worker.metrics.rotation_totals)
     print(
         f"chaos seed={seed} published={result.published} stored={result.stored} lost={result.lost} "
-        f"duplicates_absorbed={bridge.worker.metrics.totals['DuplicatesAbsorbed']} rotations={rotations}"
+        f"duplicates_absorbed={bridge.worker.metrics.totals['DuplicatesAbsorbed']} rotations={rotations} "
+        f"naive_lost={naive_result.lost}/{naive_result.published}"
     )
     assert result.ok, f"seed={seed} {result}"
 
