@@ -18,11 +18,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from emulator.config import EmulatorConfig
+from emulator.faults import chaos_menu, needs_channel
 from emulator.local_stack import LocalBridge, build_bridge, local_aws
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
@@ -52,20 +52,7 @@ WORKER = {
     "metrics_interval": 3600,
     "drain_timeout": 60,
 }
-FAULTS: list[dict[str, Any]] = [
-    {"type": "drop_socket"},
-    {"type": "close_socket", "code": 1011, "reason": "internal error"},
-    {"type": "socket_closing"},
-    {"type": "evict_channel"},
-    {"type": "no_longer_subscribed"},
-    {"type": "pause_heartbeats", "seconds": 12},
-    {"type": "stall_socket", "seconds": 20},
-    {"type": "malformed_frame"},
-    {"type": "burst", "count": 300},
-    {"type": "fail_requests", "target": "rest", "count": 2, "status": 503},
-    {"type": "fail_requests", "target": "rest", "count": 1, "status": 429, "retry_after": 2},
-    {"type": "fail_requests", "target": "oauth", "count": 2, "status": 500},
-]
+FAULTS = chaos_menu(pause=12, stall=20)
 
 
 def configure_logs(directory: Path) -> Path:
@@ -105,7 +92,7 @@ class Demo:
     async def inject(self) -> str:
         spec = dict(self.rng.choice(FAULTS))
         kind = spec.pop("type")
-        if kind not in ("burst", "fail_requests"):
+        if needs_channel({"type": kind}):
             live = self.bridge.our_channels()
             if not live:
                 return ""

@@ -161,3 +161,25 @@ def apply_fault(state: GenesysState, spec: dict[str, Any]) -> dict[str, Any]:
             raise
         raise FaultError(f"bad parameters for {kind}: {exc}") from None
     return {"type": kind, "affected": affected}
+
+
+def chaos_menu(*, pause: float, stall: float) -> list[dict[str, Any]]:
+    """The faults a chaos run draws from (the demo, the soak and the chaos test); socket faults need a channel."""
+    return [
+        {"type": "drop_socket"},
+        {"type": "close_socket", "code": 1011, "reason": "internal error"},
+        {"type": "socket_closing"},
+        {"type": "evict_channel"},
+        {"type": "no_longer_subscribed"},
+        {"type": "pause_heartbeats", "seconds": pause},
+        {"type": "stall_socket", "seconds": stall},
+        {"type": "malformed_frame"},
+        {"type": "burst", "count": 100},
+        {"type": "fail_requests", "target": "rest", "count": 2, "status": 503},
+        {"type": "fail_requests", "target": "rest", "count": 1, "status": 429, "retry_after": 1},
+        {"type": "fail_requests", "target": "oauth", "count": 2, "status": 500},
+    ]
+
+
+def needs_channel(spec: dict[str, Any]) -> bool:
+    return spec["type"] not in ("burst", "fail_requests", "publish")

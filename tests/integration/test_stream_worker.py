@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from emulator.faults import chaos_menu, needs_channel
 from emulator.local_stack import MinterLoop, StackNames, create_resources, org_config, worker_env
 from emulator.naive_client import NaiveClient
 from genesys.frames import envelope_key
@@ -255,19 +256,7 @@ async def test_no_token_or_secret_in_worker_logs(aws, make_emulator, tmp_path, c
 
 def _chaos_schedule(seed: int, duration: float) -> list[tuple[float, dict[str, Any]]]:
     rng = random.Random(seed)
-    kinds: list[dict[str, Any]] = [
-        {"type": "drop_socket"},
-        {"type": "close_socket", "code": 1011, "reason": "internal error"},
-        {"type": "socket_closing"},
-        {"type": "evict_channel"},
-        {"type": "no_longer_subscribed"},
-        {"type": "pause_heartbeats", "seconds": 2},
-        {"type": "stall_socket", "seconds": 3},
-        {"type": "malformed_frame"},
-        {"type": "burst", "count": 100},
-        {"type": "fail_requests", "target": "rest", "count": 2, "status": 503},
-        {"type": "fail_requests", "target": "rest", "count": 1, "status": 429, "retry_after": 1},
-    ]
+    kinds = chaos_menu(pause=2, stall=3)
     schedule: list[tuple[float, dict[str, Any]]] = []
     at = 0.5
     while at < duration:
@@ -279,7 +268,7 @@ def _chaos_schedule(seed: int, duration: float) -> list[tuple[float, dict[str, A
 
 async def _apply(bridge: Bridge, spec: dict[str, Any], rng: random.Random, naive: NaiveClient) -> None:
     spec = dict(spec)
-    if spec["type"] not in ("burst", "fail_requests"):
+    if needs_channel(spec):
         live = bridge.our_channels() + naive.channels[-1:]  # the naive client's socket is a target too
         if not live:
             return
