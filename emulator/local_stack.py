@@ -88,11 +88,10 @@ class MinterLoop:
 
         self._minter = Minter(SecretsStore(boto3.client("secretsmanager")), grant, self.policy)
 
-    def run_once(self) -> OrgResult:
+    def run_once(self, force: bool = False) -> OrgResult:
         now = time.time()
-        result = self._minter.run(
-            self.org, slot=schedule_slot(now, self.period), force=False, deadline=now + self.period
-        )
+        slot = f"forced/{now}" if force else schedule_slot(now, self.period)
+        result = self._minter.run(self.org, slot=slot, force=force, deadline=now + self.period)
         self.results.append(result)
         return result
 

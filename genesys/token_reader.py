@@ -19,9 +19,11 @@ class TokenUnavailableError(GenesysError):
 
 
 class SecretSource(Protocol):
-    """Powertools' SecretsProvider satisfies this: ``get(name, max_age=..., force_fetch=...)``."""
+    """Powertools' SecretsProvider satisfies this: ``get(name, max_age=..., force_fetch=..., **sdk_options)``."""
 
-    def get(self, name: str, max_age: int | None = ..., transform: Any = ..., force_fetch: bool = ...) -> Any: ...
+    def get(
+        self, name: str, max_age: int | None = ..., transform: Any = ..., force_fetch: bool = ..., **sdk_options: Any
+    ) -> Any: ...
 
 
 class TokenReader:
@@ -51,7 +53,8 @@ class TokenReader:
         self._retry_after = unavailable_retry_after
         self._clock = clock
         self._last_forced = float("-inf")
-        self._parsed: tuple[str, TokenSecret] | None = None
+        self._parsed: dict[str, tuple[str, TokenSecret]] = {}
+        self._rejected: set[str] = set()
 
     def current(self, min_remaining: float) -> TokenSecret:
         now = self._clock()
@@ -71,14 +74,44 @@ class TokenReader:
             )
         return secret
 
+    def alternatives(self, min_remaining: float) -> list[TokenSecret]:
+        """The current token, then AWSPREVIOUS when it still has ``min_remaining`` left.
+
+        Two sockets on two different tokens never die together when one token is revoked or expires early.
+        Both stages are read fresh (a new channel is rare and should get the newest token); if Secrets Manager
+        cannot be read, the cached current token still serves.
+        """
+        try:
+            current = self._read(force=True)
+        except TokenUnavailableError:
+            current = None
+        if current is None or current.remaining(self._clock()) < min_remaining:
+            current = self.current(min_remaining)  # the cached token, or the clear error
+        try:
+            previous = self._read(force=True, stage="AWSPREVIOUS")
+        except TokenUnavailableError:  # no previous version yet
+            return [current]
+        usable = (
+            previous is not None
+            and previous.access_token != current.access_token
+            and previous.access_token not in self._rejected
+            and previous.remaining(self._clock()) >= min_remaining
+        )
+        return [current, previous] if usable and previous is not None else [current]
+
+    def reject(self, token: TokenSecret) -> None:
+        """Genesys refused this token (revoked, or expired early): never offer it again."""
+        self._rejected.add(token.access_token)
+
     def refresh(self) -> TokenSecret | None:
         """Forced re-read, e.g. after Genesys rejected the cached token."""
         self._last_forced = self._clock()
         return self._read(force=True)
 
-    def _read(self, *, force: bool) -> TokenSecret | None:
+    def _read(self, *, force: bool, stage: str = "AWSCURRENT") -> TokenSecret | None:
+        options = {} if stage == "AWSCURRENT" else {"VersionStage": stage}
         try:
-            raw = self._source.get(self._name, max_age=self._max_age, force_fetch=force)
+            raw = self._source.get(self._name, max_age=self._max_age, force_fetch=force, **options)
         except Exception as exc:  # Powertools wraps every SDK failure in GetParameterError
             raise TokenUnavailableError(
                 f"token secret {self._name} could not be read ({type(exc).__name__})", self._retry_after
@@ -86,9 +119,10 @@ class TokenReader:
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        if self._parsed is None or self._parsed[0] != text:
+        cached = self._parsed.get(stage)
+        if cached is None or cached[0] != text:
             try:
-                self._parsed = (text, TokenSecret.from_json(text))
+                cached = self._parsed[stage] = (text, TokenSecret.from_json(text))
             except TokenSecretError as exc:
                 raise TokenUnavailableError(f"token secret {self._name} is invalid: {exc}", self._retry_after) from None
-        return self._parsed[1]
+        return cached[1]

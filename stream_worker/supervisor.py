@@ -187,9 +187,14 @@ class ShardSupervisor:
 
     async def _try_open(self) -> tuple[SocketSession | None, BaseException | None]:
         try:
-            token: TokenSecret = await self._run_blocking(self._reader.current, self._settings.required_token_life)
+            tokens: list[TokenSecret] = await self._run_blocking(
+                self._reader.alternatives, self._settings.required_token_life
+            )
         except TokenUnavailableError as exc:  # never put a token without enough life into a new channel
             return None, exc
+        # prefer a token no other live socket of this shard uses: one token's death then never closes both
+        in_use = {s.token.access_token for s in self.sessions if s.live}
+        token = next((t for t in tokens if t.access_token not in in_use), tokens[0])
         await self._budget.acquire()
         session = SocketSession(
             self.shard,
@@ -207,6 +212,7 @@ class ShardSupervisor:
         except OPEN_ERRORS as exc:
             await self._budget.release()
             if isinstance(exc, BadCredentialsError):
+                self._reader.reject(token)
                 await self._run_blocking(self._reader.refresh)
             return None, exc
         except BaseException:

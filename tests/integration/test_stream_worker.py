@@ -107,6 +107,28 @@ async def test_abrupt_drop_of_one_socket_loses_nothing(aws, make_emulator, tmp_p
     assert all(live == 2 for live in bridge.worker.live_sockets().values()) or bridge.worker.stopping.is_set()
 
 
+async def test_the_two_sockets_take_two_tokens_so_one_token_dying_closes_only_one(aws, make_emulator, tmp_path):
+    # Given both sockets on the only token, and a forced mint that leaves the first token as AWSPREVIOUS
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 60})
+    assert (await asyncio.to_thread(bridge.minter.run_once, True)).outcome == "minted"
+    # When one socket rotates, its replacement takes the token the other socket does not use
+    bridge.fault("socket_closing", channel=first_socket(bridge))
+    deadline = time.monotonic() + 5
+    while len({s.token.access_token for s in bridge.worker.supervisors[0].sessions if s.live}) < 2:
+        assert time.monotonic() < deadline, "the sockets never took different tokens"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    by_token = {s.token.access_token: s.channel_id for s in bridge.worker.supervisors[0].sessions if s.live}
+    assert len(by_token) == 2
+    # And when one of the two tokens dies early, only its socket closes; the other keeps the stream
+    older = min(bridge.worker.supervisors[0].sessions, key=lambda s: s.token.issued_at)
+    bridge.fault("expire_token", channel=older.channel_id)
+    await asyncio.sleep(2)
+    await finish(bridge)
+    assert bridge.worker.metrics.rotation_totals["closed"] == 1
+    assert bridge.uncovered() == []
+
+
 async def test_channels_created_by_others_never_evict_our_live_channels(aws, make_emulator, tmp_path, http):
     bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
     ours = set(bridge.our_channels())
