@@ -136,16 +136,29 @@ class SocketSession:
         reason = "closed"
         try:
             async for raw in self.ws:
-                await self._handle(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+                text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+                try:
+                    await self._handle(text)
+                except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
+                    log.exception(
+                        "frame handling failed", extra={"channel_id": self.channel_id, "shard": self.shard.id}
+                    )
+                    await self._sink.quarantine(
+                        text,
+                        f"handler error: {type(exc).__name__}",
+                        self.channel_id,
+                        self.shard.id,
+                        self.shard.org.name,
+                        self._clock(),
+                    )
                 if self.ended.is_set():
                     return
         except ConnectionClosed:
             pass
-        except Exception:  # never let one bad frame kill the socket silently
+        except Exception:  # the connection itself failed
             log.exception("socket reader failed", extra={"channel_id": self.channel_id, "shard": self.shard.id})
             reason = "error"
         if self.ws.close_code is not None and not self._retiring:
-            reason = f"closed {self.ws.close_code}"
             log.warning(
                 "socket closed",
                 extra={
@@ -155,7 +168,7 @@ class SocketSession:
                     "reason": (self.ws.close_reason or "")[:120],
                 },
             )
-        self._end("closed" if reason.startswith("closed") else reason, self._clock())
+        self._end(reason, self._clock())
 
     async def _handle(self, raw: str) -> None:
         now = self._clock()
