@@ -79,7 +79,7 @@ class SocketSession:
         self.last_frame_at = 0.0
         self.ended = asyncio.Event()
         self.end_reason = ""
-        self.alive_until = 0.0  # last moment the socket was known alive
+        self.alive_until = 0.0  # set when it ends: the last moment it was known alive
         self.wants_rotation = asyncio.Event()
         self.rotation_reason = ""
         self._confirmed = asyncio.Event()
@@ -128,7 +128,7 @@ class SocketSession:
             reason = self.end_reason or "no heartbeat or pong in time"
             await self.retire("unconfirmed")
             raise SessionOpenError(f"socket on {self.channel.id} not confirmed: {reason}")
-        self.confirmed_at = self.alive_until = self._clock()
+        self.confirmed_at = self._clock()
 
     # ---------------------------------------------------------------- running
     async def _read(self) -> None:
@@ -173,7 +173,7 @@ class SocketSession:
     async def _handle(self, raw: str) -> None:
         now = self._clock()
         frame = classify(raw)
-        if frame.kind is FrameKind.MALFORMED:
+        if not frame.confirms_liveness:
             await self._sink.quarantine(raw, frame.reason, self.channel_id, self.shard.id, self.shard.org.name, now)
             return
         self.last_frame_at = now
@@ -212,8 +212,6 @@ class SocketSession:
                 self._end("liveness", self.last_frame_at)
                 self.ws.transport.abort()
                 return
-            else:
-                self.alive_until = now if self.live else self.alive_until
 
     def _rotate(self, reason: str) -> None:
         if not self.wants_rotation.is_set():
@@ -221,10 +219,11 @@ class SocketSession:
             self.wants_rotation.set()
 
     def _end(self, reason: str, alive_until: float) -> None:
+        """``alive_until``: the moment of the close, or the last frame when the socket went silent."""
         if self.ended.is_set():
             return
         self.end_reason = "retired" if self._retiring else reason
-        self.alive_until = max(self.alive_until, alive_until) if reason != "liveness" else alive_until
+        self.alive_until = alive_until
         self.ended.set()
 
     # ---------------------------------------------------------------- closing

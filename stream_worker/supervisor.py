@@ -87,10 +87,6 @@ class ShardSupervisor:
     def live_count(self) -> int:
         return sum(1 for s in self.sessions if s.live)
 
-    def uncovered_now(self, now: float) -> float:
-        """Seconds of the current gap (0 when covered); the metric adds it at flush time."""
-        return now - self._uncovered_since if self._uncovered_since is not None else 0.0
-
     def take_uncovered(self, now: float) -> float:
         if self._uncovered_since is None:
             return 0.0
@@ -232,7 +228,7 @@ class ShardSupervisor:
         self.sessions.discard(session)
         await self._budget.release()
         self._ledger.ended(self.shard.id, session.channel_id, session.alive_until, session.end_reason)
-        self._coverage_changed(session.alive_until if session.end_reason == "liveness" else self._clock())
+        self._coverage_changed(session.alive_until)
 
     def _report_rejected(self, topics: list[ChannelTopic]) -> None:
         fresh = [t for t in topics if t.id not in self._rejected]
