@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-SOURCES := genesys emulator stream_worker functions infra app.py tests
+SOURCES := genesys emulator local_stack stream_worker functions infra app.py tests
 DURATION ?= 120
 SEED ?= 7
 # jsii prints a banner about the Node.js version on every import of aws_cdk
@@ -31,11 +31,11 @@ test: lint
 	$(VENV)/bin/pytest
 
 demo: install
-	$(PY) -m emulator.demo --duration $(DURATION) --seed $(SEED)
+	$(PY) -m local_stack.demo --duration $(DURATION) --seed $(SEED)
 
 # a long randomized chaos run; SEED is random unless given
 soak: install
-	$(PY) -m emulator.demo --soak --duration $(DURATION) $(if $(filter command line,$(origin SEED)),--seed $(SEED),)
+	$(PY) -m local_stack.demo --soak --duration $(DURATION) $(if $(filter command line,$(origin SEED)),--seed $(SEED),)
 
 bench: install
 	$(PY) -m tests.bench

@@ -42,9 +42,3 @@ class ChannelTopic:
             rejection_reason=body.get("rejectionReason"),
             missing_permissions=tuple(body.get("missingPermissions") or ()),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class AvailableTopic:
-    id: str
-    description: str

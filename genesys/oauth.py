@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,11 @@ from genesys.errors import GenesysError
 from genesys.http import raise_for_status, transport_errors
 
 SAML2_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:saml2-bearer"
+CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"  # what the CDK app puts in a credentials secret it creates
+
+
+class CredentialsSecretError(GenesysError):
+    """A credentials secret is empty, not JSON with client_id and client_secret, or still the placeholder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,25 @@ class AccessToken:
 class ClientCredentials:
     client_id: str
     client_secret: str = field(repr=False)
+
+    @classmethod
+    def from_secret(cls, raw: str | bytes | None, secret_name: str) -> ClientCredentials:
+        """A credentials secret's JSON ``{"client_id", "client_secret"}``; errors name the secret, never its value."""
+        if raw is None:
+            raise CredentialsSecretError(f"credentials secret {secret_name} has no value")
+        try:
+            data = json.loads(raw)
+            credentials = cls(str(data["client_id"]), str(data["client_secret"]))
+        except (ValueError, KeyError, TypeError):
+            raise CredentialsSecretError(
+                f"credentials secret {secret_name} must be JSON with client_id and client_secret"
+            ) from None
+        if credentials.client_id == CREDENTIALS_PLACEHOLDER:
+            raise CredentialsSecretError(
+                f"credentials secret {secret_name} still holds the deployment placeholder: "
+                "put the Genesys OAuth client_id and client_secret in it"
+            )
+        return credentials
 
 
 class OAuthClient:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, field
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from genesys.oauth import AccessToken
-
-_FIELDS = ("access_token", "token_type", "expires_at", "issued_at", "org", "environment", "client_id")
+from genesys.validation import describe
 
 
 class TokenSecretError(ValueError):
     """The secret string is not a valid token secret (the message never contains its value)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="ignore"))
 class TokenSecret:
     access_token: str = field(repr=False)
     token_type: str
@@ -41,28 +42,11 @@ class TokenSecret:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> TokenSecret:
+    def from_json(cls, text: str | bytes) -> TokenSecret:
         try:
-            data: Any = json.loads(text)
-        except ValueError:
-            raise TokenSecretError("token secret is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise TokenSecretError("token secret is not a JSON object")
-        missing = [f for f in _FIELDS if f not in data]
-        if missing:
-            raise TokenSecretError(f"token secret lacks fields: {', '.join(missing)}")
-        try:
-            return cls(
-                access_token=str(data["access_token"]),
-                token_type=str(data["token_type"]),
-                expires_at=float(data["expires_at"]),
-                issued_at=float(data["issued_at"]),
-                org=str(data["org"]),
-                environment=str(data["environment"]),
-                client_id=str(data["client_id"]),
-            )
-        except (TypeError, ValueError):
-            raise TokenSecretError("token secret has a field of the wrong type") from None
+            return _ADAPTER.validate_json(text)
+        except ValidationError as exc:  # locations and messages only: inputs are never echoed
+            raise TokenSecretError(f"not a token secret: {describe(exc)}") from None
 
     def remaining(self, now: float) -> float:
         return self.expires_at - now
@@ -79,3 +63,6 @@ def credentials_secret_name(org: str) -> str:
 
 def saml_client_secret_name(org: str) -> str:
     return f"genesys-bridge/{org}/saml-client"
+
+
+_ADAPTER = TypeAdapter(TokenSecret)

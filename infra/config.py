@@ -5,48 +5,63 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from functions.vend_token.access import AccessPolicy
+from genesys.observability import DEFAULT_METRICS_NAMESPACE
+from genesys.org_config import OrgTopics, TopicSelection
 from genesys.regions import REGION_DOMAINS
-from genesys.validation import describe
-from stream_worker.settings import OrgTopics, WorkerSettings
+from genesys.token_secret import token_secret_name
+from genesys.validation import ConfigError, describe
+from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard, plan_shards
 
-
-class ConfigError(ValueError):
-    """The deployment configuration is invalid; the message names the context key."""
-
-
-class TemplateIds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    template: str
-    ids: tuple[str, ...] = Field(min_length=1)
+__all__ = ["BridgeConfig", "ConfigError", "Org", "load_config"]
+_IMPORTED = "import an existing secret by name; else one is created"
 
 
 class SamlClient(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     org_name: str = Field(min_length=1, description="the Genesys org name sent as orgName")
-    credentials_secret_name: str | None = Field(None, description="import an existing secret; else one is created")
+    credentials_secret: str | None = Field(
+        None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
+    )
 
 
-class Org(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Org(TopicSelection):
+    """An org as deployed: the shared topic selection, a region domain, and the secrets to create or import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     name: str = Field(min_length=1, pattern=r"^[a-z0-9-]+$", max_length=32)
-    region: str = Field(description="Genesys region domain, e.g. mypurecloud.ie")
-    credentials_secret_name: str | None = Field(None, description="import an existing secret; else one is created")
-    topics: tuple[str, ...] = ()
-    templates: tuple[TemplateIds, ...] = ()
+    environment: str = Field(
+        validation_alias=AliasChoices("region", "environment"), description="Genesys region domain, e.g. mypurecloud.ie"
+    )
+    credentials_secret: str | None = Field(
+        None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
+    )
     saml: SamlClient | None = None
 
-    @field_validator("region")
+    @field_validator("environment")
     @classmethod
     def _region(cls, value: str) -> str:
-        if value not in REGION_DOMAINS:
+        if value not in REGION_DOMAINS:  # a deployment talks to a real region, never a local URL
             raise ValueError(
                 f"unknown Genesys region domain {value!r}; expected one of {', '.join(sorted(REGION_DOMAINS))}"
             )
         return value
+
+    @property
+    def token_secret(self) -> str:
+        return token_secret_name(self.name)
+
+    def worker_org(self, token_secret: str | None = None) -> OrgTopics:
+        return OrgTopics(
+            name=self.name,
+            environment=self.environment,
+            token_secret=token_secret or self.token_secret,
+            topics=self.topics,
+            templates=self.templates,
+        )
 
 
 class Idp(BaseModel):
@@ -74,7 +89,7 @@ class BridgeConfig(BaseModel):
     vend_rate_limit: int = Field(100, ge=1, description="steady requests per second on the vend API")
     vend_burst_limit: int = Field(200, ge=1)
     log_retention_days: int = Field(365, ge=1)
-    metrics_namespace: str = "GenesysNotificationBridge"
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @field_validator("access_policy")
     @classmethod
@@ -97,34 +112,30 @@ class BridgeConfig(BaseModel):
         self.shards()  # raises when the topics do not fit the channel budget
         return self
 
-    @property
-    def required_token_life(self) -> int:
-        return 2 * self.token_rotation_lead_seconds
+    def worker_values(self, token_secrets: dict[str, str] | None = None) -> dict[str, Any]:
+        """The deployment-wide worker settings, by field name (the construct adds the resource names)."""
+        names = token_secrets or {}
+        return {
+            "orgs": [o.worker_org(names.get(o.name)).model_dump(mode="json") for o in self.orgs],
+            "shard_size": self.shard_size,
+            "sockets_per_shard": self.sockets_per_shard,
+            "channel_budget": self.channel_budget,
+            "token_rotation_lead": self.token_rotation_lead_seconds,
+            "event_ttl_days": self.event_ttl_days,
+        }
 
-    def worker_orgs(self, token_secret_names: dict[str, str]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": org.name,
-                "environment": org.region,
-                "token_secret": token_secret_names[org.name],
-                "topics": list(org.topics),
-                "templates": [t.model_dump() for t in org.templates],
-            }
-            for org in self.orgs
-        ]
+    def worker_settings(self) -> WorkerSettings:
+        """What the worker will run with: validated by the worker's own model at synth."""
+        placeholders = {"events_table": "-", "coverage_table": "-", "payload_bucket": "-"}
+        return WorkerSettings.model_validate({**self.worker_values(), **placeholders})
+
+    @property
+    def required_token_life(self) -> float:
+        return self.worker_settings().required_token_life
 
     def shards(self) -> list[Shard]:
         """The worker's own sharding, so alarms exist for exactly the shards the worker will run."""
-        settings = WorkerSettings(
-            orgs=tuple(OrgTopics.model_validate(o) for o in self.worker_orgs({o.name: "-" for o in self.orgs})),
-            events_table="-",
-            coverage_table="-",
-            payload_bucket="-",
-            shard_size=self.shard_size,
-            sockets_per_shard=self.sockets_per_shard,
-            channel_budget=self.channel_budget,
-        )
-        return plan_shards(settings)
+        return plan_shards(self.worker_settings())
 
 
 def load_config(context: dict[str, Any]) -> BridgeConfig:

@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import BridgeConfig
-from infra.constructs.event_store import EventStore
+from infra.constructs.event_storage import EventStorage
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.stream_worker_service import StreamWorkerService
 from infra.constructs.token_service import TokenService
@@ -18,7 +18,7 @@ from infra.nag import acknowledge
 class GenesysBridgeStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, config: BridgeConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
-        self.store = EventStore(self, "EventStore", ttl_enabled=config.event_ttl_days is not None)
+        self.store = EventStorage(self, "EventStore", ttl_enabled=config.event_ttl_days is not None)
         self.tokens = TokenService(self, "TokenService", config=config)
         self.worker = StreamWorkerService(
             self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets

@@ -9,11 +9,10 @@ import signal
 import sys
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from genesys.http import new_http_client
-from stream_worker.aws import AWS_CONFIG, dynamodb_client, s3_client
-from stream_worker.settings import SettingsError, load_settings
+from stream_worker.aws import dynamodb_client, s3_client, secrets_provider
+from stream_worker.settings import ConfigError, load_settings
 from stream_worker.worker import Worker
 
 
@@ -25,13 +24,12 @@ def configure_logging() -> None:
 
 
 async def serve() -> int:
-    import boto3
-
     try:
         settings = load_settings()
-        secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", config=AWS_CONFIG))
-        worker = Worker(settings, secrets=secrets, dynamodb=dynamodb_client(), s3=s3_client(), http=new_http_client())
-    except SettingsError as exc:
+        worker = Worker(
+            settings, secrets=secrets_provider(), dynamodb=dynamodb_client(), s3=s3_client(), http=new_http_client()
+        )
+    except ConfigError as exc:
         print(f"stream_worker: {exc}", file=sys.stderr)
         return 2
     loop = asyncio.get_running_loop()

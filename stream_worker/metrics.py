@@ -12,9 +12,16 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from genesys.observability import metrics_namespace
 
-COUNTERS = ("EventsReceived", "EventsStored", "DuplicatesAbsorbed", "WriteErrors", "Quarantined", "RejectedTopics")
-LAG_SAMPLES = 100
-DEFAULT_NAMESPACE = "GenesysNotificationBridge"  # Powertools keeps at most 100 values of one metric per blob
+COUNTERS = (
+    "EventsReceived",
+    "EventsStored",
+    "DuplicatesAbsorbed",
+    "WriteErrors",
+    "WriteRejected",
+    "Quarantined",
+    "RejectedTopics",
+)
+LAG_SAMPLES = 100  # Powertools keeps at most 100 values of one metric per blob
 
 
 @dataclass
@@ -24,7 +31,7 @@ class WorkerMetrics:
     totals: Counter[str] = field(default_factory=Counter)  # since start, for progress and tests
     rotations: Counter[str] = field(default_factory=Counter)
     rotation_totals: Counter[str] = field(default_factory=Counter)
-    uncovered: dict[str, float] = field(default_factory=dict)
+    _uncovered_reported: dict[str, float] = field(default_factory=dict)
     lag_ms: list[float] = field(default_factory=list)
     _lag_seen: int = 0
     _rng: random.Random = field(default_factory=random.Random)
@@ -40,9 +47,6 @@ class WorkerMetrics:
         self.rotations[reason] += 1
         self.rotation_totals[reason] += 1
 
-    def add_uncovered(self, shard: str, seconds: float) -> None:
-        self.uncovered[shard] = self.uncovered.get(shard, 0.0) + seconds
-
     def lag(self, milliseconds: float) -> None:
         # reservoir sample: an unbiased 100 of the interval's lags
         self._lag_seen += 1
@@ -53,7 +57,16 @@ class WorkerMetrics:
             if slot < LAG_SAMPLES:
                 self.lag_ms[slot] = milliseconds
 
-    def flush(self, live_sockets: dict[str, int], queue_depth: int, uncovered_now: dict[str, float]) -> None:
+    def flush(
+        self, *, queue_depth: int, live_sockets: dict[str, int] | None, uncovered_totals: dict[str, float]
+    ) -> None:
+        """Emit the interval's counts. ``uncovered_totals`` are running totals per shard; the delta is emitted.
+
+        ``live_sockets`` is None while the worker shuts down: a stopping task has no sockets on purpose, and
+        reporting them (or the seconds after its last socket closed) would page for every deploy.
+        """
+        deltas = {shard: total - self._uncovered_reported.get(shard, 0.0) for shard, total in uncovered_totals.items()}
+        self._uncovered_reported.update(uncovered_totals)
         if is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, as for every Powertools metric
             self._reset()
             return
@@ -63,10 +76,10 @@ class WorkerMetrics:
         for value in self.lag_ms:
             self._emf.add_metric(name="EventLagMs", unit=MetricUnit.Milliseconds, value=value)
         self._emf.flush_metrics()
-        for shard, live in live_sockets.items():
-            self._single("LiveSockets", MetricUnit.Count, live, "shard", shard)
-            seconds = self.uncovered.get(shard, 0.0) + uncovered_now.get(shard, 0.0)
-            self._single("UncoveredSeconds", MetricUnit.Seconds, round(seconds, 3), "shard", shard)
+        if live_sockets is not None:
+            for shard, live in live_sockets.items():
+                self._single("LiveSockets", MetricUnit.Count, live, "shard", shard)
+                self._single("UncoveredSeconds", MetricUnit.Seconds, round(deltas.get(shard, 0.0), 3), "shard", shard)
         for reason, value in self.rotations.items():
             self._single("Rotations", MetricUnit.Count, value, "reason", reason)
         self._reset()
@@ -74,7 +87,6 @@ class WorkerMetrics:
     def _reset(self) -> None:
         self.counts.clear()
         self.rotations.clear()
-        self.uncovered.clear()
         self.lag_ms.clear()
         self._lag_seen = 0
 

@@ -39,21 +39,17 @@ class EventQueries:
             yield from self._index("by_time", "time_bucket", bucket, t1, t2)
 
     def _index(self, index: str, attribute: str, value: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": index,
-            "KeyConditionExpression": "#p = :p AND received_ms BETWEEN :a AND :b",
-            "ExpressionAttributeNames": {"#p": attribute},
-            "ExpressionAttributeValues": {
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=index,
+            KeyConditionExpression="#p = :p AND received_ms BETWEEN :a AND :b",
+            ExpressionAttributeNames={"#p": attribute},
+            ExpressionAttributeValues={
                 ":p": {"S": value},
                 ":a": {"N": str(int(t1 * 1000))},
                 ":b": {"N": str(int(t2 * 1000))},
             },
-        }
-        while True:
-            page = self._dynamodb.query(**kwargs)
+        )
+        for page in pages:
             for item in page.get("Items", []):
                 yield plain(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -12,13 +12,12 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stream_worker.aws import AWS_CONFIG, CoverageTable, EventStore
+from genesys.timefmt import iso_ms, parse_iso
+from stream_worker.aws import CoverageTable, EventStore, dynamodb_client, s3_client
 from stream_worker.ledger import query_uncovered
 from stream_worker.queries import EventQueries
 from stream_worker.records import read_envelope
@@ -41,16 +40,15 @@ def parse_time(value: str, now: float | None = None) -> float:
     except ValueError:
         pass
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value).timestamp()
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a time: {value!r} (ISO-8601, epoch seconds, now, or 30m/2h/7d)"
         ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _iso(ms: Any) -> str:
-    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(int(ms) / 1000)
 
 
 def write_events(items: Iterable[dict[str, Any]], fmt: str, out: TextIO, store: EventStore, limit: int | None) -> int:
@@ -119,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = build_parser().parse_args(argv)
-    dynamodb = boto3.client("dynamodb", config=AWS_CONFIG)
+    dynamodb = dynamodb_client()
     queries = EventQueries(dynamodb, args.events_table)
     try:
         if args.command == "events":
-            store = EventStore(dynamodb, boto3.client("s3", config=AWS_CONFIG), args.events_table, "")
+            store = EventStore(dynamodb, s3_client(), args.events_table, "")
             count = write_events(_events(args, queries), args.format, out, store, args.limit)
             print(f"{count} item(s)", file=sys.stderr)
             return 0

@@ -8,13 +8,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from boto3.dynamodb.types import TypeSerializer
+
 from genesys.frames import envelope_key
+from genesys.timefmt import iso_ms
 from genesys.topics import entity_ids
 from stream_worker.schema import TIME_SPREAD
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
 QUARANTINE_TOPIC = "_quarantine"
-Item = dict[str, Any]
+REASON_LIMIT = 500  # characters of a quarantine reason (DynamoDB messages can be long)
+Item = dict[str, Any]  # DynamoDB's attribute-value form, as PutItem takes it
+_serializer = TypeSerializer()
+
+
+def to_item(values: dict[str, Any]) -> Item:
+    """Plain Python values (str, int, bytes, bool) in DynamoDB's attribute-value form."""
+    return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,54 +56,45 @@ def hour_buckets(t1: float, t2: float) -> list[str]:
     return [f"{datetime.fromtimestamp(h, UTC).strftime('%Y-%m-%dT%H')}#{n}" for h in hours for n in range(TIME_SPREAD)]
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: float | int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
 def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, bytes | None]:
     """The item, and the gzip payload to put in S3 when even compressed it is too large to keep inline."""
-    key = event.key
-    received_ms = int(event.received_at * 1000)
-    item: Item = {
-        "pk": _s(key),
-        "kind": _s("event"),
-        "topic": _s(str(event.envelope["topicName"])),
-        "received_ms": _n(received_ms),
-        "received_at": _s(datetime.fromtimestamp(event.received_at, UTC).isoformat(timespec="milliseconds")),
-        "channel_id": _s(event.channel_id),
-        "shard": _s(event.shard),
-        "org": _s(event.org),
-        "time_bucket": _s(time_bucket(event.received_at, key)),
+    topic = str(event.envelope["topicName"])
+    values: dict[str, Any] = {
+        "pk": event.key,
+        "kind": "event",
+        "topic": topic,
+        "received_ms": int(event.received_at * 1000),
+        "received_at": iso_ms(event.received_at),
+        "channel_id": event.channel_id,
+        "shard": event.shard,
+        "org": event.org,
+        "time_bucket": time_bucket(event.received_at, event.key),
     }
     metadata = event.envelope.get("metadata")
     if isinstance(metadata, dict) and metadata.get("CorrelationId"):
-        item["correlation_id"] = _s(str(metadata["CorrelationId"]))
-    ids = entity_ids(str(event.envelope["topicName"]))
+        values["correlation_id"] = str(metadata["CorrelationId"])
+    ids = entity_ids(topic)
     for kind, value in ids.items():
-        item[f"{kind}_id"] = _s(value)
+        values[f"{kind}_id"] = value
     if ids:
         kind, value = next(iter(ids.items()))
-        item["entity"] = _s(f"{kind}#{value}")
+        values["entity"] = f"{kind}#{value}"
     if ttl_days:
-        item["expires_at"] = _n(int(event.received_at) + ttl_days * 86_400)
-    overflow = _attach_payload(item, event.raw)
-    return item, overflow
+        values["expires_at"] = int(event.received_at) + ttl_days * 86_400
+    overflow = _attach_payload(values, event.raw)
+    return to_item(values), overflow
 
 
-def _attach_payload(item: Item, raw: str) -> bytes | None:
+def _attach_payload(values: dict[str, Any], raw: str) -> bytes | None:
     data = raw.encode("utf-8")
     if len(data) <= ITEM_LIMIT:
-        item["envelope"] = _s(raw)
+        values["envelope"] = raw
         return None
     packed = gzip.compress(data, mtime=0)
-    item["envelope_encoding"] = _s("gzip")
-    item["envelope_bytes"] = _n(len(data))
+    values["envelope_encoding"] = "gzip"
+    values["envelope_bytes"] = len(data)
     if len(packed) <= ITEM_LIMIT:
-        item["envelope_gz"] = {"B": packed}
+        values["envelope_gz"] = packed
         return None
     return packed  # the caller stores it in S3 and sets envelope_s3
 
@@ -105,21 +106,22 @@ def payload_object_key(key: str) -> str:
 def quarantine_item(
     raw: str, reason: str, channel_id: str, shard: str, org: str, received_at: float
 ) -> tuple[Item, bytes | None]:
-    """A frame that is not an envelope, kept whole (inline, gzip or S3 like an envelope) under its hash."""
+    """A frame kept whole (inline, gzip or S3 like an envelope) under its hash, with why it is not an event item."""
     digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
-    item: Item = {
-        "pk": _s(f"quarantine#{digest}"),
-        "kind": _s("quarantine"),
-        "topic": _s(QUARANTINE_TOPIC),
-        "reason": _s(reason),
-        "received_ms": _n(int(received_at * 1000)),
-        "received_at": _s(datetime.fromtimestamp(received_at, UTC).isoformat(timespec="milliseconds")),
-        "channel_id": _s(channel_id),
-        "shard": _s(shard),
-        "org": _s(org),
-        "time_bucket": _s(time_bucket(received_at, digest)),
+    values: dict[str, Any] = {
+        "pk": f"quarantine#{digest}",
+        "kind": "quarantine",
+        "topic": QUARANTINE_TOPIC,
+        "reason": reason[:REASON_LIMIT],
+        "received_ms": int(received_at * 1000),
+        "received_at": iso_ms(received_at),
+        "channel_id": channel_id,
+        "shard": shard,
+        "org": org,
+        "time_bucket": time_bucket(received_at, digest),
     }
-    return item, _attach_payload(item, raw)
+    overflow = _attach_payload(values, raw)
+    return to_item(values), overflow
 
 
 def read_envelope(item: dict[str, Any], fetch_s3: Any = None) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from genesys.frames import PING_FRAME, FrameKind, classify
 from genesys.models import Channel, ChannelTopic
 from genesys.notifications import NotificationsApi
 from genesys.token_secret import TokenSecret
+from stream_worker.connection import Connect
 from stream_worker.records import Received
 from stream_worker.sharding import Shard
 
@@ -46,7 +47,20 @@ class SessionOpenError(Exception):
     """The session could not be confirmed; nothing of it is left running."""
 
 
-Connect = Callable[[str], Awaitable[ClientConnection]]
+class SessionLog(logging.LoggerAdapter[logging.Logger]):
+    """Every line of one socket's life carries its shard, slot and channel, so the life can be followed."""
+
+    def __init__(self, logger: logging.Logger, session: SocketSession) -> None:
+        super().__init__(logger, {})
+        self._session = session
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        session = self._session
+        context = {"shard": session.shard.id, "slot": session.slot, "channel_id": session.channel_id}
+        kwargs["extra"] = {**context, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
 RunBlocking = Callable[..., Awaitable[Any]]
 
 
@@ -62,9 +76,12 @@ class SocketSession:
         run_blocking: RunBlocking,
         timings: SessionTimings,
         on_rejected: Callable[[list[ChannelTopic]], None],
+        slot: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.shard = shard
+        self.slot = slot
+        self.log = SessionLog(log, self)
         self.token = token
         self._api = api
         self._connect = connect
@@ -140,9 +157,7 @@ class SocketSession:
                 try:
                     await self._handle(text)
                 except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
-                    log.exception(
-                        "frame handling failed", extra={"channel_id": self.channel_id, "shard": self.shard.id}
-                    )
+                    self.log.exception("frame handling failed")
                     await self._sink.quarantine(
                         text,
                         f"handler error: {type(exc).__name__}",
@@ -156,17 +171,11 @@ class SocketSession:
         except ConnectionClosed:
             pass
         except Exception:  # the connection itself failed
-            log.exception("socket reader failed", extra={"channel_id": self.channel_id, "shard": self.shard.id})
+            self.log.exception("socket reader failed")
             reason = "error"
         if self.ws.close_code is not None and not self._retiring:
-            log.warning(
-                "socket closed",
-                extra={
-                    "channel_id": self.channel_id,
-                    "shard": self.shard.id,
-                    "code": self.ws.close_code,
-                    "reason": (self.ws.close_reason or "")[:120],
-                },
+            self.log.warning(
+                "socket closed", extra={"code": self.ws.close_code, "reason": (self.ws.close_reason or "")[:120]}
             )
         self._end(reason, self._clock())
 
@@ -191,7 +200,7 @@ class SocketSession:
         elif frame.kind is FrameKind.NOT_FOUND:
             self._end("evicted", now)
         elif frame.kind is FrameKind.SUBSCRIBE_RESULT:
-            log.info("subscribe result", extra={"channel_id": self.channel_id, "result": frame.envelope.get("result")})
+            self.log.info("subscribe result", extra={"result": frame.envelope.get("result")})
 
     async def _watch(self) -> None:
         """Ping after silence; a socket that answers nothing within the liveness timeout is dead."""
@@ -208,7 +217,7 @@ class SocketSession:
                 with contextlib.suppress(ConnectionClosed):
                     await self.ws.send(json.dumps({"message": "ping"}))
             elif ping_sent_at is not None and now - ping_sent_at >= self._timings.liveness_timeout:
-                log.warning("socket silent after ping; declaring it dead", extra={"channel_id": self.channel_id})
+                self.log.warning("socket silent after ping; declaring it dead")
                 self._end("liveness", self.last_frame_at)
                 self.ws.transport.abort()
                 return
@@ -243,7 +252,7 @@ class SocketSession:
             try:
                 await asyncio.wait_for(asyncio.shield(self._reader), drain_timeout)
             except TimeoutError:
-                log.error("socket reader did not finish after close", extra={"channel_id": self.channel_id})
+                self.log.error("socket reader did not finish after close")
                 self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         self._end(reason, self._clock())

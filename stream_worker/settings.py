@@ -8,38 +8,13 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from genesys.topics import expand_template
-from genesys.validation import known_environment
+from genesys.org_config import OrgTopics
+from genesys.validation import ConfigError, describe
+from stream_worker import health
 
-
-class SettingsError(ValueError):
-    """The configuration is invalid; the message names the variable and the problem."""
-
-
-class TemplateIds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    template: str
-    ids: tuple[str, ...] = Field(min_length=1)
-
-    def topics(self) -> list[str]:
-        return expand_template(self.template, self.ids)
-
-
-class OrgTopics(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    environment: str
-    token_secret: str = Field(min_length=1)
-    topics: tuple[str, ...] = ()
-    templates: tuple[TemplateIds, ...] = ()
-
-    _environment = field_validator("environment")(known_environment)
-
-    def all_topics(self) -> list[str]:
-        expanded = list(self.topics) + [t for spec in self.templates for t in spec.topics()]
-        return list(dict.fromkeys(expanded))
+__all__ = ["ENV_NAMES", "ConfigError", "OrgTopics", "WorkerSettings", "load_settings", "worker_environment"]
 
 
 class WorkerSettings(BaseModel):
@@ -64,11 +39,10 @@ class WorkerSettings(BaseModel):
     metrics_interval: float = Field(60, gt=0)
     ledger_interval: float = Field(10, gt=0)
     drain_timeout: float = Field(100, gt=0, description="SIGTERM: at most this long to flush writes")
-    health_file: str = "/tmp/stream-worker-health.json"  # noqa: S108 - the container's own scratch space
-    health_max_age: float = Field(30, gt=0)
+    health_file: str = health.DEFAULT_FILE
+    health_max_age: float = Field(health.DEFAULT_MAX_AGE, gt=0)
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     event_ttl_days: int | None = Field(None, ge=1)
-    rest_timeout: float = Field(10, gt=0)
 
     @model_validator(mode="after")
     def _topics_present(self) -> WorkerSettings:
@@ -88,6 +62,23 @@ _JSON_FIELDS = {"orgs"}
 ENV_NAMES = {name: ("WORKER_ORGS" if name == "orgs" else name.upper()) for name in WorkerSettings.model_fields}
 
 
+def worker_environment(**values: Any) -> dict[str, str]:
+    """Settings as the environment variables ``load_settings`` reads: the one mapping of field to variable.
+
+    ``None`` becomes an empty value, which ``load_settings`` treats as unset (the default applies).
+    """
+    unknown = sorted(set(values) - set(ENV_NAMES))
+    if unknown:
+        raise ConfigError(f"not worker settings: {', '.join(unknown)}")
+    env: dict[str, str] = {}
+    for field, value in values.items():
+        if field in _JSON_FIELDS:
+            env[ENV_NAMES[field]] = json.dumps(value)
+        else:
+            env[ENV_NAMES[field]] = "" if value is None else str(value)
+    return env
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
@@ -98,16 +89,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
             try:
                 raw[field] = json.loads(env[var])
             except ValueError:
-                raise SettingsError(f"{var} is not valid JSON") from None
+                raise ConfigError(f"{var} is not valid JSON") from None
         else:
             raw[field] = env[var]
     try:
         return WorkerSettings.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = list(error["loc"])
-            var = ENV_NAMES.get(str(loc[0]), str(loc[0])) if loc else "config"
-            where = ".".join(str(p) for p in loc[1:])
-            problems.append(f"{var}{'.' + where if where else ''}: {error['msg']}")
-        raise SettingsError("invalid worker configuration: " + "; ".join(problems)) from None
+        raise ConfigError(f"invalid worker configuration: {describe(exc, names=ENV_NAMES)}") from None

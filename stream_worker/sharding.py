@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream_worker.settings import OrgTopics, SettingsError, WorkerSettings
+from genesys.org_config import OrgTopics
+from genesys.validation import ConfigError
+from stream_worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ def check_budget(settings: WorkerSettings, shards: list[Shard]) -> None:
         count = sum(1 for s in shards if s.org.name == org.name)
         needed = channels_needed(settings, count)
         if needed > settings.channel_budget:
-            raise SettingsError(
+            raise ConfigError(
                 f"org {org.name}: {len(org.all_topics())} topics make {count} shard(s) of at most "
                 f"{settings.shard_size}; with {settings.sockets_per_shard} sockets per shard plus one for rotation "
                 f"they need {needed} channels, over CHANNEL_BUDGET={settings.channel_budget}. Follow fewer topics, "

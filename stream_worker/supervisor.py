@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.exceptions import WebSocketException
 
 from genesys.backoff import Backoff
 from genesys.errors import BadCredentialsError, GenesysError
@@ -17,14 +17,16 @@ from genesys.models import ChannelTopic
 from genesys.notifications import NotificationsApi
 from genesys.token_reader import TokenReader, TokenUnavailableError
 from genesys.token_secret import TokenSecret
+from stream_worker.connection import Connect
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
-from stream_worker.session import Connect, FrameSink, SessionOpenError, SessionTimings, SocketSession
+from stream_worker.session import FrameSink, SessionOpenError, SessionTimings, SocketSession
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard
 
 log = logging.getLogger(__name__)
-OPEN_ERRORS = (GenesysError, SessionOpenError, OSError, TimeoutError, WebSocketException, InvalidHandshake)
+# what opening a socket can fail with and be retried: Genesys REST, the handshake, the network (TimeoutError is an OSError)
+OPEN_ERRORS = (GenesysError, SessionOpenError, OSError, WebSocketException)
 
 
 class ChannelBudget:
@@ -80,6 +82,7 @@ class ShardSupervisor:
         self.sessions: set[SocketSession] = set()
         self.first_covered_at: float | None = None
         self._uncovered_since: float | None = None
+        self._uncovered_closed = 0.0
         self._timings = SessionTimings(settings.ping_after, settings.liveness_timeout, settings.confirm_timeout)
         self._trackers: set[asyncio.Task[None]] = set()
 
@@ -87,11 +90,10 @@ class ShardSupervisor:
     def live_count(self) -> int:
         return sum(1 for s in self.sessions if s.live)
 
-    def take_uncovered(self, now: float) -> float:
-        if self._uncovered_since is None:
-            return 0.0
-        gap, self._uncovered_since = now - self._uncovered_since, now
-        return gap
+    def uncovered_total(self, now: float) -> float:
+        """Seconds this shard has had no live socket since it was first covered, the ongoing gap included."""
+        ongoing = now - self._uncovered_since if self._uncovered_since is not None else 0.0
+        return self._uncovered_closed + max(0.0, ongoing)
 
     def _coverage_changed(self, at: float) -> None:
         live = self.live_count()
@@ -99,7 +101,7 @@ class ShardSupervisor:
             if self.first_covered_at is None:
                 self.first_covered_at = at
             if self._uncovered_since is not None:
-                self._metrics.add_uncovered(self.shard.id, max(0.0, at - self._uncovered_since))
+                self._uncovered_closed += max(0.0, at - self._uncovered_since)
                 log.warning(
                     "shard covered again", extra={"shard": self.shard.id, "gap_s": round(at - self._uncovered_since, 3)}
                 )
@@ -164,7 +166,7 @@ class ShardSupervisor:
             async with self._lock:
                 if self._stopping.is_set():
                     return None
-                session, error = await self._try_open()
+                session, error = await self._try_open(slot)
             if session is not None:
                 return session
             delay = backoff.next_delay(error)
@@ -181,7 +183,7 @@ class ShardSupervisor:
                 await asyncio.wait_for(self._stopping.wait(), delay)
         return None
 
-    async def _try_open(self) -> tuple[SocketSession | None, BaseException | None]:
+    async def _try_open(self, slot: int) -> tuple[SocketSession | None, BaseException | None]:
         try:
             tokens: list[TokenSecret] = await self._run_blocking(
                 self._reader.alternatives, self._settings.required_token_life
@@ -201,6 +203,7 @@ class ShardSupervisor:
             run_blocking=self._run_blocking,
             timings=self._timings,
             on_rejected=self._report_rejected,
+            slot=slot,
             clock=self._clock,
         )
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -12,8 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import websockets
-from websockets.asyncio.client import ClientConnection
 
 from genesys.notifications import NotificationsApi
 from genesys.observability import quiet_sdk_loggers
@@ -21,6 +18,8 @@ from genesys.regions import resolve_hosts
 from genesys.token_reader import SecretSource, TokenReader
 from genesys.token_secret import TokenSecret
 from stream_worker.aws import CoverageTable, EventStore
+from stream_worker.connection import websocket_connector
+from stream_worker.health import WRITE_EVERY, HealthState
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.settings import OrgTopics, WorkerSettings
@@ -82,7 +81,9 @@ class Worker:
                 settings,
                 reader=readers[shard.org.name],
                 api_for=self._api_factory(shard.org),
-                connect=self._connect,
+                connect=websocket_connector(
+                    keepalive=settings.keepalive_interval, open_timeout=settings.confirm_timeout
+                ),
                 sink=self.writer,
                 budget=budgets[shard.org.name],
                 ledger=self.ledger,
@@ -97,18 +98,6 @@ class Worker:
         api_url = resolve_hosts(org.environment).api_url
         return lambda token: NotificationsApi(api_url, token.access_token, self._http)
 
-    async def _connect(self, uri: str) -> ClientConnection:
-        keepalive = self.settings.keepalive_interval
-        return await websockets.connect(
-            uri,
-            ping_interval=keepalive,
-            ping_timeout=keepalive,
-            open_timeout=self.settings.confirm_timeout,
-            close_timeout=5,
-            max_size=2**24,
-            max_queue=64,
-        )
-
     # ---------------------------------------------------------------- views
     @property
     def coverage_started_at(self) -> float | None:
@@ -119,11 +108,9 @@ class Worker:
     def live_sockets(self) -> dict[str, int]:
         return {s.shard.id: s.live_count() for s in self.supervisors}
 
-    def healthy(self) -> bool:
+    def health(self) -> HealthState:
         now = self._clock()
-        return all(v > 0 for v in self.live_sockets().values()) and self.writer.healthy(
-            now, self.settings.health_max_age
-        )
+        return HealthState(ts=now, live=self.live_sockets(), writes_failing_for=round(self.writer.failing_for(now), 1))
 
     # ---------------------------------------------------------------- running
     def request_stop(self) -> None:
@@ -145,7 +132,7 @@ class Worker:
         periodic = [
             asyncio.create_task(self._every(self.settings.metrics_interval, self.flush_metrics)),
             asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
-            asyncio.create_task(self._every(min(1.0, self.settings.health_max_age / 3), self._write_health, now=True)),
+            asyncio.create_task(self._every(WRITE_EVERY, self._write_health, now=True)),
         ]
         await self.stopping.wait()
         await asyncio.gather(*supervisors, return_exceptions=True)
@@ -160,7 +147,7 @@ class Worker:
         await asyncio.sleep(SHUTDOWN_LINGER)
         await asyncio.gather(*(s.close() for s in self.supervisors))
         flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
-        left = await self.writer.stop()
+        left = await self.writer.stop()  # queued and held by writers: both are unwritten
         await self.ledger.flush()
         try:
             self.flush_metrics()
@@ -192,16 +179,12 @@ class Worker:
 
     def flush_metrics(self) -> None:
         now = self._clock()
-        uncovered_now = {s.shard.id: s.take_uncovered(now) for s in self.supervisors}
-        self.metrics.flush(self.live_sockets(), self.writer.queue.qsize(), uncovered_now)
+        stopping = self.stopping.is_set()
+        self.metrics.flush(
+            queue_depth=self.writer.queue.qsize(),
+            live_sockets=None if stopping else self.live_sockets(),
+            uncovered_totals={s.shard.id: s.uncovered_total(now) for s in self.supervisors},
+        )
 
     def _write_health(self) -> None:
-        state = {
-            "ts": self._clock(),
-            "live": self.live_sockets(),
-            "writes_ok": self.writer.healthy(self._clock(), self.settings.health_max_age),
-        }
-        tmp = f"{self.settings.health_file}.tmp"
-        with open(tmp, "w") as handle:
-            json.dump(state, handle)
-        os.replace(tmp, self.settings.health_file)
+        self.health().write(self.settings.health_file)

@@ -1,4 +1,9 @@
-"""Bounded queue -> bounded write concurrency -> conditional puts. An event leaves memory only once stored."""
+"""Bounded queue -> bounded write concurrency -> conditional puts. An event leaves memory only once stored.
+
+Each write ends in one of three outcomes: stored, a duplicate absorbed, or rejected for good. A rejected event is
+kept as a quarantine record with the store's reason and the raw frame whole. Only failures that can succeed later
+(throttling, 5xx, network, permissions) are retried, with backoff, for as long as it takes.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 from genesys.backoff import Backoff
 from genesys.frames import excerpt
-from stream_worker.aws import EventStore
+from stream_worker.aws import Duplicate, EventStore, Rejected, Stored, WriteOutcome
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.records import Item, Received, event_item, quarantine_item
 
@@ -25,7 +30,7 @@ class Job:
     item: Item
     overflow: bytes | None
     received_at: float
-    quarantine: bool = False
+    event: Received | None = None  # None for a quarantine record
 
 
 class EventWriter:
@@ -39,6 +44,7 @@ class EventWriter:
         dedupe_cache: int,
         ttl_days: int | None = None,
         clock: Callable[[], float] = time.time,
+        backoff: Callable[[], Backoff] = lambda: Backoff(base=0.1, cap=10.0, reset_after=30.0),
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -48,33 +54,41 @@ class EventWriter:
         self._dedupe_cache = dedupe_cache
         self._ttl_days = ttl_days
         self._clock = clock
+        self._backoff = backoff
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddb-write")
         self._tasks: list[asyncio.Task[None]] = []
-        self.last_success: float | None = None
+        self.in_flight = 0  # jobs a writer has taken from the queue and not finished
         self.failing_since: float | None = None
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name=f"writer-{i}") for i in range(self._concurrency)]
 
+    @property
+    def unwritten(self) -> int:
+        """Events and quarantine records in memory: queued, or held by a writer."""
+        return self.queue.qsize() + self.in_flight
+
+    def failing_for(self, now: float) -> float:
+        return 0.0 if self.failing_since is None else now - self.failing_since
+
     async def submit(self, event: Received) -> None:
         self._metrics.count("EventsReceived")
-        key = event.key
-        if self._seen(key):
+        if self._seen(event.key):
             self._metrics.count("DuplicatesAbsorbed")
             return
         item, overflow = event_item(event, ttl_days=self._ttl_days)
-        await self.queue.put(Job(key, item, overflow, event.received_at))  # blocks when full: backpressure
+        await self.queue.put(Job(event.key, item, overflow, event.received_at, event))  # blocks when full
 
     async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
+        log.warning(
+            "frame quarantined",
+            extra={"reason": reason, "channel_id": channel_id, "shard": shard, "frame": excerpt(raw)},
+        )
         item, overflow = quarantine_item(raw, reason, channel_id, shard, org, at)
         key = item["pk"]["S"]
         self._metrics.count("Quarantined")
-        log.warning(
-            "malformed frame quarantined",
-            extra={"reason": reason, "channel_id": channel_id, "shard": shard, "frame": excerpt(raw)},
-        )
         if not self._seen(key):
-            await self.queue.put(Job(key, item, overflow, at, quarantine=True))
+            await self.queue.put(Job(key, item, overflow, at))
 
     def _seen(self, key: str) -> bool:
         """Keys in flight or stored recently: the overlap's second copy costs no write."""
@@ -87,33 +101,72 @@ class EventWriter:
         return False
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = Backoff(base=0.1, cap=10.0, reset_after=30.0)
         while True:
             job = await self.queue.get()
+            self.in_flight += 1
             try:
-                while True:
-                    try:
-                        stored = await loop.run_in_executor(self._executor, self._store.put_new, job.item, job.overflow)
-                        break
-                    except Exception as exc:  # throttling beyond botocore's retries, network, 5xx
-                        self._metrics.count("WriteErrors")
-                        self.failing_since = self.failing_since or self._clock()
-                        delay = backoff.next_delay()
-                        log.error(
-                            "event write failed; retrying",
-                            extra={"error": type(exc).__name__, "detail": excerpt(str(exc), 200), "retry_in": delay},
-                        )
-                        await asyncio.sleep(delay)
-                now = self._clock()
-                self.last_success, self.failing_since = now, None
-                if stored and not job.quarantine:
-                    self._metrics.count("EventsStored")
-                    self._metrics.lag((now - job.received_at) * 1000)
-                elif not stored and not job.quarantine:
-                    self._metrics.count("DuplicatesAbsorbed")
+                outcome = await self._write(job)
+                await self._settle(job, outcome)
             finally:
+                self.in_flight -= 1
                 self.queue.task_done()
+
+    async def _write(self, job: Job) -> WriteOutcome:
+        loop = asyncio.get_running_loop()
+        backoff = self._backoff()
+        while True:
+            try:
+                outcome = await loop.run_in_executor(
+                    self._executor, self._store.put_new, job.key, job.item, job.overflow
+                )
+            except Exception as exc:  # throttling beyond botocore's retries, 5xx, network, permissions
+                self._metrics.count("WriteErrors")
+                self.failing_since = self.failing_since or self._clock()
+                delay = backoff.next_delay()
+                log.error(
+                    "event write failed; retrying",
+                    extra={"error": type(exc).__name__, "detail": excerpt(str(exc), 200), "retry_in": round(delay, 3)},
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.failing_since = None
+            return outcome
+
+    async def _settle(self, job: Job, outcome: WriteOutcome) -> None:
+        if isinstance(outcome, Stored):
+            if job.event is not None:
+                self._metrics.count("EventsStored")
+                self._metrics.lag((self._clock() - job.received_at) * 1000)
+        elif isinstance(outcome, Duplicate):
+            if job.event is not None:
+                self._metrics.count("DuplicatesAbsorbed")
+        elif isinstance(outcome, Rejected):
+            self._metrics.count("WriteRejected")
+            if job.event is None:  # a quarantine record itself refused: nothing is left to keep it in
+                log.critical(
+                    "quarantine record refused by the store",
+                    extra={"key": job.key, "reason": excerpt(outcome.reason, 300)},
+                )
+                return
+            event = job.event
+            log.error(
+                "event refused by the store; quarantined",
+                extra={
+                    "key": job.key,
+                    "shard": event.shard,
+                    "channel_id": event.channel_id,
+                    "reason": excerpt(outcome.reason, 300),
+                },
+            )
+            # written by this writer, not queued: a full queue must never stand between a refusal and its record
+            reason = f"store refused the event: {outcome.reason}"
+            item, overflow = quarantine_item(
+                event.raw, reason, event.channel_id, event.shard, event.org, event.received_at
+            )
+            self._metrics.count("Quarantined")
+            record = Job(item["pk"]["S"], item, overflow, event.received_at)
+            self._seen(record.key)
+            await self._settle(record, await self._write(record))
 
     async def drain(self, within: float) -> bool:
         try:
@@ -123,13 +176,10 @@ class EventWriter:
         return True
 
     async def stop(self) -> int:
-        """Cancel the writers; returns how many queued events could not be written."""
-        left = self.queue.qsize()
+        """Cancel the writers; returns how many events and records could not be written."""
+        left = self.unwritten
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
         return left
-
-    def healthy(self, now: float, max_failing: float) -> bool:
-        return self.failing_since is None or now - self.failing_since < max_failing

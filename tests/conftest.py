@@ -19,6 +19,7 @@ import websockets
 from emulator import EmulatorConfig, EmulatorServer
 from emulator.config import DEFAULT_CLIENT
 from genesys.frames import Frame, FrameKind, classify
+from local_stack.aws import aws_environment, moto_server, reset
 
 CLIENT_ID, CLIENT_SECRET = DEFAULT_CLIENT
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -28,30 +29,19 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server access li
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+def moto_endpoint() -> Iterator[str]:
     """moto's server standing in for AWS, on a free loopback port, shared by the session and reset per test."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    reset(moto_endpoint)
+    for name, value in aws_environment(moto_endpoint).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
+    return moto_endpoint
 
 
 class FakeLambdaContext:

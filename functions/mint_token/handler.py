@@ -5,52 +5,45 @@ Input may also carry ``"force": true`` and ``"orgs": [...]`` to mint now for som
 
 from __future__ import annotations
 
-import functools
 import time
-from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.mint_token.minter import Minter, OrgResult, schedule_slot
 from functions.mint_token.policy import RefreshPolicy
-from functions.orgs import ConfigError, OrgConfig, env_float, env_items, parse_orgs
+from functions.orgs import OrgConfig
 from functions.secrets_store import SecretsStore
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
-from genesys.observability import metrics_namespace, quiet_sdk_loggers
 from genesys.regions import resolve_hosts
+from genesys.timefmt import parse_iso
 
-quiet_sdk_loggers()
-logger = Logger(service="token-minter")
-tracer = Tracer(service="token-minter")
-metrics = Metrics(service="token-minter", namespace=metrics_namespace())
+obs = observability("token-minter")
+logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
 SAFETY_MARGIN = 3.0  # seconds kept free before the Lambda timeout
-_ENV_KEYS = (
-    "ORGS",
-    "SCHEDULE_PERIOD_SECONDS",
-    "ROTATION_LEAD_SECONDS",
-    "REFRESH_FRACTION",
-    "RETRY_ALLOWANCE_SECONDS",
-    "AWS_ENDPOINT_URL",
-    "GENESYS_LOGIN_URL",
-)
+
+
+class MinterEnv(FunctionEnv):
+    schedule_period_seconds: float = Field(300, ge=1)
+    rotation_lead_seconds: float = Field(600, ge=0)
+    refresh_fraction: float = Field(0.5, gt=0, lt=1)
+    retry_allowance_seconds: float = Field(120, ge=0)
 
 
 class Runtime:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.orgs = parse_orgs(env)
-        try:
-            self.policy = RefreshPolicy(
-                fraction=env_float(env, "REFRESH_FRACTION", 0.5),
-                schedule_period=env_float(env, "SCHEDULE_PERIOD_SECONDS", 300, minimum=1),
-                rotation_lead=env_float(env, "ROTATION_LEAD_SECONDS", 600),
-                retry_allowance=env_float(env, "RETRY_ALLOWANCE_SECONDS", 120),
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    def __init__(self, env: MinterEnv) -> None:
+        self.orgs = {o.name: o for o in env.orgs}
+        self.policy = RefreshPolicy(
+            fraction=env.refresh_fraction,
+            schedule_period=env.schedule_period_seconds,
+            rotation_lead=env.rotation_lead_seconds,
+            retry_allowance=env.retry_allowance_seconds,
+        )
         self.http = new_http_client()
         self.minter = Minter(SecretsStore(), self.grant, self.policy)
 
@@ -58,13 +51,7 @@ class Runtime:
         return OAuthClient(resolve_hosts(org.environment).login_url, self.http).client_credentials(credentials)
 
 
-@functools.lru_cache(maxsize=4)
-def _runtime(env_items: tuple[tuple[str, str], ...]) -> Runtime:
-    return Runtime(dict(env_items))
-
-
-def runtime() -> Runtime:
-    return _runtime(env_items(_ENV_KEYS))
+runtime = RuntimeCache(MinterEnv, Runtime)
 
 
 def _scheduled_time(event: dict[str, Any]) -> float:
@@ -72,7 +59,7 @@ def _scheduled_time(event: dict[str, Any]) -> float:
     if not raw:
         return time.time()
     try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp()
+        return parse_iso(str(raw)).timestamp()
     except ValueError:
         logger.warning("scheduled_time is not ISO-8601; using now", extra={"scheduled_time": str(raw)[:40]})
         return time.time()

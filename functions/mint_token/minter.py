@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from genesys.token_secret import TokenSecret, TokenSecretError
 
 _SLOT_NAMESPACE = uuid.UUID("8d1f2c5e-2b8a-4c61-9d0f-6e3a7b9c1d42")
 MAX_ATTEMPTS = 5
-CREDENTIALS_PLACEHOLDER = "REPLACE_WITH_CLIENT_ID"  # what the CDK app puts in a credentials secret it creates
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,22 +94,7 @@ class Minter:
             return None  # unreadable: mint over it
 
     def _credentials(self, org: OrgConfig) -> ClientCredentials:
-        raw = self._store.read(org.credentials_secret)
-        if raw is None:
-            raise MintFailedError(f"credentials secret {org.credentials_secret} has no value")
-        try:
-            data = json.loads(raw)
-            credentials = ClientCredentials(str(data["client_id"]), str(data["client_secret"]))
-        except (ValueError, KeyError, TypeError):
-            raise MintFailedError(
-                f"credentials secret {org.credentials_secret} must be JSON with client_id and client_secret"
-            ) from None
-        if credentials.client_id == CREDENTIALS_PLACEHOLDER:
-            raise MintFailedError(
-                f"credentials secret {org.credentials_secret} still holds the deployment placeholder: "
-                "put the Genesys OAuth client_id and client_secret in it"
-            )
-        return credentials
+        return ClientCredentials.from_secret(self._store.read(org.credentials_secret), org.credentials_secret)
 
     def _mint(self, org: OrgConfig, credentials: ClientCredentials, deadline: float) -> AccessToken:
         backoff = self._backoff()

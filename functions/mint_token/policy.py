@@ -10,12 +10,16 @@ With the defaults (fraction 0.5, lead 600 s, period 300 s, retries 120 s) and 3,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass as plain_dataclass
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
 
 from genesys.token_secret import TokenSecret
 
 
-@dataclass(frozen=True, slots=True)
+@plain_dataclass(frozen=True, slots=True)
 class Decision:
     mint: bool
     reason: str
@@ -23,16 +27,10 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class RefreshPolicy:
-    fraction: float = 0.5
-    schedule_period: float = 300.0
-    rotation_lead: float = 600.0
-    retry_allowance: float = 120.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.fraction < 1:
-            raise ValueError(f"refresh fraction must be between 0 and 1, got {self.fraction}")
-        if self.schedule_period <= 0:
-            raise ValueError(f"schedule period must be > 0, got {self.schedule_period}")
+    fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    schedule_period: Annotated[float, Field(gt=0)] = 300.0
+    rotation_lead: Annotated[float, Field(ge=0)] = 600.0
+    retry_allowance: Annotated[float, Field(ge=0)] = 120.0
 
     @property
     def floor(self) -> float:

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.orgs import ConfigError
-from genesys.validation import describe
+from genesys.validation import ConfigError, describe
 
 _SPACE_SEPARATED = {"scope", "scp"}
 

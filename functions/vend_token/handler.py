@@ -4,50 +4,58 @@ GET  /orgs/{org}/token        -> the org's cached Genesys token, if the access p
 POST /orgs/{org}/saml-token   -> {"assertion": "<base64 SAML>"} exchanged for a user-scoped Genesys token
 """
 
-from __future__ import annotations
+# no postponed annotations here: Powertools validation reads the route signatures at run time
 
-import functools
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json
 
-from functions.orgs import OrgConfig, env_float, env_items, parse_orgs
-from functions.secrets_store import RETRIES
+from functions.common import FunctionEnv, RuntimeCache, observability
+from functions.orgs import OrgConfig
+from functions.secrets_store import new_secrets_client
 from functions.vend_token.access import AccessPolicy
 from functions.vend_token.vending import SamlNotConfiguredError, TokenVendor, UnknownOrgError, Vended
 from genesys.errors import BadCredentialsError, GenesysError, RateLimitedError, RequestRejectedError
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
-from genesys.observability import metrics_namespace, quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 from genesys.token_reader import TokenUnavailableError
 
-quiet_sdk_loggers()
-logger = Logger(service="token-vendor")
-tracer = Tracer(service="token-vendor")
-metrics = Metrics(service="token-vendor", namespace=metrics_namespace())
-app = APIGatewayHttpResolver()
+obs = observability("token-vendor")
+logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
+app = APIGatewayHttpResolver(enable_validation=True)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_ENV_KEYS = ("ORGS", "ACCESS_POLICY", "MIN_REMAINING_SECONDS", "CACHE_MAX_AGE_SECONDS", "AWS_ENDPOINT_URL")
+SAML_BODY = 'body must be {"assertion": "<base64 SAML assertion>"}'
+
+
+class VendEnv(FunctionEnv):
+    access_policy: Json[AccessPolicy]
+    min_remaining_seconds: float = Field(300, ge=0)
+    cache_max_age_seconds: int = Field(300, ge=1)
+
+
+class SamlExchange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    assertion: str = Field(min_length=1, description="base64 SAML assertion from the IdP")
 
 
 class Runtime:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.orgs = parse_orgs(env)
-        self.policy = AccessPolicy.from_json(env.get("ACCESS_POLICY"))
-        self.secrets_client = boto3.client("secretsmanager", config=RETRIES)
+    def __init__(self, env: VendEnv) -> None:
+        self.orgs = {o.name: o for o in env.orgs}
+        self.policy = env.access_policy
+        self.secrets_client = new_secrets_client()
         self.http = new_http_client()
         self.vendor = TokenVendor(
             self.orgs,
             SecretsProvider(boto3_client=self.secrets_client),
-            min_remaining=env_float(env, "MIN_REMAINING_SECONDS", 300),
-            max_age=int(env_float(env, "CACHE_MAX_AGE_SECONDS", 300, minimum=1)),
+            min_remaining=env.min_remaining_seconds,
+            max_age=env.cache_max_age_seconds,
             saml_grant=self.saml_grant,
         )
 
@@ -57,13 +65,7 @@ class Runtime:
         return oauth.saml2_bearer(credentials, org_name=org.saml.org_name, assertion=assertion)
 
 
-@functools.lru_cache(maxsize=4)
-def _runtime(items: tuple[tuple[str, str], ...]) -> Runtime:
-    return Runtime(dict(items))
-
-
-def runtime() -> Runtime:
-    return _runtime(env_items(_ENV_KEYS))
+runtime = RuntimeCache(VendEnv, Runtime)
 
 
 def _authorize(org: str) -> None:
@@ -92,14 +94,10 @@ def get_token(org: str) -> Response[Any]:
 
 @app.post("/orgs/<org>/saml-token")
 @tracer.capture_method(capture_response=False)
-def exchange_saml(org: str) -> Response[Any]:
+def exchange_saml(org: str, body: SamlExchange) -> Response[Any]:
     _authorize(org)
-    body = app.current_event.json_body if app.current_event.body else None
-    assertion = body.get("assertion") if isinstance(body, dict) else None
-    if not isinstance(assertion, str) or not assertion:
-        raise BadRequestError('body must be {"assertion": "<base64 SAML assertion>"}')
     try:
-        vended = runtime().vendor.exchange_saml(org, assertion)
+        vended = runtime().vendor.exchange_saml(org, body.assertion)
     except SamlNotConfiguredError:
         raise NotFoundError(f"org {org} has no SAML2 bearer client configured") from None
     except RequestRejectedError as exc:
@@ -127,6 +125,11 @@ def _upstream(exc: GenesysError) -> Response[Any]:
     return _error(502, "Genesys could not be reached or refused the bridge's credentials")
 
 
+def _invalid_request(exc: RequestValidationError) -> Response[Any]:
+    # the request body never goes into the answer or the log: it may hold an assertion
+    return _error(400, SAML_BODY)
+
+
 def _unknown(exc: UnknownOrgError) -> Response[Any]:
     return _error(404, f"unknown org {exc}")
 
@@ -145,6 +148,7 @@ app.exception_handler(TokenUnavailableError)(_unavailable)
 app.exception_handler(RateLimitedError)(_rate_limited)
 app.exception_handler(GenesysError)(_upstream)
 app.exception_handler(UnknownOrgError)(_unknown)
+app.exception_handler(RequestValidationError)(_invalid_request)
 
 
 @logger.inject_lambda_context(log_event=False)

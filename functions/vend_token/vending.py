@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from functions.orgs import OrgConfig
-from genesys.errors import GenesysError
 from genesys.oauth import AccessToken, ClientCredentials
 from genesys.token_reader import SecretSource, TokenReader
 
@@ -71,12 +69,6 @@ class TokenVendor:
         if config.saml is None:
             raise SamlNotConfiguredError(org)
         raw = self._source.get(config.saml.credentials_secret, max_age=self._max_age)
-        try:
-            data = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-            credentials = ClientCredentials(str(data["client_id"]), str(data["client_secret"]))
-        except (ValueError, KeyError, TypeError):
-            raise GenesysError(
-                f"SAML client secret of org {org} must be JSON with client_id and client_secret"
-            ) from None
+        credentials = ClientCredentials.from_secret(raw, config.saml.credentials_secret)
         token = self._saml_grant(config, credentials, assertion)
         return Vended(token.access_token, token.token_type, int(token.remaining(self._clock())))

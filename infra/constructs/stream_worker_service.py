@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -15,8 +13,9 @@ from constructs import Construct
 
 from infra.bundling import ROOT
 from infra.config import BridgeConfig
-from infra.constructs.event_store import EventStore
+from infra.constructs.event_storage import EventStorage
 from infra.retention import retention
+from stream_worker.settings import worker_environment
 
 
 class StreamWorkerService(Construct):
@@ -26,7 +25,7 @@ class StreamWorkerService(Construct):
         cid: str,
         *,
         config: BridgeConfig,
-        store: EventStore,
+        store: EventStorage,
         token_secrets: dict[str, secretsmanager.ISecret],
     ) -> None:
         super().__init__(scope, cid)
@@ -73,16 +72,12 @@ class StreamWorkerService(Construct):
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
             environment={
-                "WORKER_ORGS": json.dumps(config.worker_orgs({o: s.secret_name for o, s in token_secrets.items()})),
-                "EVENTS_TABLE": store.events.table_name,
-                "COVERAGE_TABLE": store.coverage.table_name,
-                "PAYLOAD_BUCKET": store.payloads.bucket_name,
-                "SHARD_SIZE": str(config.shard_size),
-                "SOCKETS_PER_SHARD": str(config.sockets_per_shard),
-                "CHANNEL_BUDGET": str(config.channel_budget),
-                "TOKEN_ROTATION_LEAD": str(config.token_rotation_lead_seconds),
-                "MIN_TOKEN_LIFE": str(config.required_token_life),
-                "EVENT_TTL_DAYS": str(config.event_ttl_days or ""),
+                **worker_environment(
+                    **config.worker_values({o: s.secret_name for o, s in token_secrets.items()}),
+                    events_table=store.events.table_name,
+                    coverage_table=store.coverage.table_name,
+                    payload_bucket=store.payloads.bucket_name,
+                ),
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
                 "POWERTOOLS_SERVICE_NAME": "stream-worker",
             },

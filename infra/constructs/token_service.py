@@ -18,8 +18,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.mint_token.minter import CREDENTIALS_PLACEHOLDER
-from genesys.token_secret import credentials_secret_name, saml_client_secret_name, token_secret_name
+from genesys.oauth import CREDENTIALS_PLACEHOLDER
+from genesys.token_secret import credentials_secret_name, saml_client_secret_name
 from infra.bundling import lambda_code
 from infra.config import BridgeConfig
 from infra.retention import retention
@@ -75,10 +75,10 @@ class TokenService(Construct):
         self.saml_secrets: dict[str, secretsmanager.ISecret] = {}
         orgs_env: list[dict[str, object]] = []
         for org in config.orgs:
-            credentials_name = org.credentials_secret_name or credentials_secret_name(org.name)
+            credentials_name = org.credentials_secret or credentials_secret_name(org.name)
             self.credentials_secrets[org.name] = (
                 secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{org.name}", credentials_name)
-                if org.credentials_secret_name
+                if org.credentials_secret
                 else _placeholder_secret(
                     self,
                     f"Credentials-{org.name}",
@@ -88,7 +88,7 @@ class TokenService(Construct):
                     f"Genesys OAuth client credentials of org {org.name}: put the real client_id and client_secret here",
                 )
             )
-            token_name = token_secret_name(org.name)
+            token_name = org.token_secret
             self.token_secrets[org.name] = _placeholder_secret(
                 self,
                 f"Token-{org.name}",
@@ -99,15 +99,15 @@ class TokenService(Construct):
             )
             entry: dict[str, object] = {
                 "name": org.name,
-                "environment": org.region,
+                "environment": org.environment,
                 "credentials_secret": credentials_name,
                 "token_secret": token_name,
             }
             if org.saml is not None:
-                saml_name = org.saml.credentials_secret_name or saml_client_secret_name(org.name)
+                saml_name = org.saml.credentials_secret or saml_client_secret_name(org.name)
                 self.saml_secrets[org.name] = (
                     secretsmanager.Secret.from_secret_name_v2(self, f"Saml-{org.name}", saml_name)
-                    if org.saml.credentials_secret_name
+                    if org.saml.credentials_secret
                     else _placeholder_secret(
                         self,
                         f"Saml-{org.name}",
@@ -133,7 +133,7 @@ class TokenService(Construct):
                 **common_env,
                 "POWERTOOLS_SERVICE_NAME": "token-minter",
                 "SCHEDULE_PERIOD_SECONDS": str(config.mint_schedule_minutes * 60),
-                "ROTATION_LEAD_SECONDS": str(config.required_token_life),
+                "ROTATION_LEAD_SECONDS": f"{config.required_token_life:g}",
             },
             timeout=Duration.seconds(60),
             reserved_concurrency=1,

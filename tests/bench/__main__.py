@@ -46,9 +46,9 @@ def bench_store(events: int) -> dict[str, Any]:
     import boto3
 
     from emulator import EmulatorConfig, EmulatorServer
-    from emulator.local_stack import local_aws
+    from local_stack.aws import local_aws
     from stream_worker.records import Received, event_item
-    from tests.support.bridge import build_bridge
+    from tests.support.bridge import fast_bridge as build_bridge
 
     with local_aws(), EmulatorServer(EmulatorConfig(event_rate=0, token_lifetime=600, heartbeat_interval=5)) as emu:
         bridge = build_bridge(
@@ -156,14 +156,14 @@ def pipeline_child(variant: str, events: int) -> dict[str, Any]:
 
             elapsed, cpu = asyncio.run(receive())
         else:
-            from emulator.local_stack import local_aws
             from emulator.server import EmulatorServer  # noqa: F401 - keeps the import cost in both variants
+            from local_stack.aws import local_aws
             from stream_worker import aws as worker_aws
-            from tests.support.bridge import build_bridge
+            from tests.support.bridge import fast_bridge as build_bridge
 
             class NullStore(worker_aws.EventStore):
-                def put_new(self, item: dict[str, Any], overflow: bytes | None) -> bool:
-                    return True
+                def put_new(self, key: str, item: dict[str, Any], overflow: bytes | None) -> worker_aws.WriteOutcome:
+                    return worker_aws.Stored()
 
             control = httpx.Client()  # made before the measured window, as in the raw variant
 
@@ -232,11 +232,11 @@ def bench_vend(requests: int) -> dict[str, Any]:
     import boto3
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from emulator.local_stack import local_aws
     from functions.orgs import OrgConfig
     from functions.vend_token import handler as vend_handler
     from functions.vend_token.vending import TokenVendor
     from genesys.token_secret import TokenSecret
+    from local_stack.aws import local_aws
     from tests.conftest import FakeLambdaContext
     from tests.integration.test_vend_token import http_event
 
@@ -295,11 +295,11 @@ def bench_loss(seconds: float) -> dict[str, Any]:
     import boto3
 
     from emulator import EmulatorConfig, EmulatorServer
-    from emulator.local_stack import local_aws
-    from emulator.naive_client import NaiveClient
     from genesys.token_secret import TokenSecret
+    from local_stack.aws import local_aws
+    from local_stack.naive_client import NaiveClient
     from stream_worker.verify import verify
-    from tests.support.bridge import build_bridge
+    from tests.support.bridge import fast_bridge as build_bridge
 
     config = EmulatorConfig(event_rate=50, token_lifetime=8, heartbeat_interval=0.5, socket_closing_grace=3, seed=11)
     with local_aws(), EmulatorServer(config) as emu:

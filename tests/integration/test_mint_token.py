@@ -10,10 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.common import FunctionEnv, load_env
 from functions.mint_token import handler as mint_handler
 from functions.mint_token.minter import Minter, request_token
 from functions.mint_token.policy import RefreshPolicy
-from functions.orgs import ConfigError, OrgConfig, parse_orgs
+from functions.orgs import ConfigError, OrgConfig
 from functions.secrets_store import SecretsStore
 from genesys.backoff import Backoff
 from genesys.http import new_http_client
@@ -51,7 +52,7 @@ def setup(sm, make_emulator, monkeypatch):
         monkeypatch.setenv("SCHEDULE_PERIOD_SECONDS", "10")
         monkeypatch.setenv("ROTATION_LEAD_SECONDS", "10")
         monkeypatch.setenv("RETRY_ALLOWANCE_SECONDS", "5")
-        mint_handler._runtime.cache_clear()
+        mint_handler.runtime.cache_clear()
 
     return emu, configure
 
@@ -293,16 +294,17 @@ def test_policy_numbers_for_one_hour_and_one_day_tokens():
 
 
 def test_bad_org_config_is_a_clear_error():
-    with pytest.raises(ConfigError, match="ORGS is not set"):
-        parse_orgs({})
-    with pytest.raises(ConfigError, match="environment"):
-        parse_orgs(
+    with pytest.raises(ConfigError, match="ORGS: Field required"):
+        load_env(FunctionEnv, {})
+    with pytest.raises(ConfigError, match="unknown Genesys region domain"):
+        load_env(
+            FunctionEnv,
             {
                 "ORGS": json.dumps(
                     [{"name": "a", "environment": "nowhere.example", "credentials_secret": "c", "token_secret": "t"}]
                 )
-            }
+            },
         )
     org = {"name": "a", "environment": "mypurecloud.ie", "credentials_secret": "c", "token_secret": "t"}
     with pytest.raises(ConfigError, match="duplicate"):
-        parse_orgs({"ORGS": json.dumps([org, org])})
+        load_env(FunctionEnv, {"ORGS": json.dumps([org, org])})

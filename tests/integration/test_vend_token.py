@@ -88,7 +88,7 @@ def configure(monkeypatch):
         }
         monkeypatch.setenv("ORGS", json.dumps([acme, beta]))
         monkeypatch.setenv("ACCESS_POLICY", json.dumps(POLICY))
-        vend_handler._runtime.cache_clear()  # a new container for each configuration
+        vend_handler.runtime.cache_clear()  # a new container for each configuration
 
     apply()
     return apply

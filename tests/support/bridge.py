@@ -1,15 +1,17 @@
-"""Fast settings for the in-process bridge in tests (the bridge itself is emulator.local_stack.LocalBridge)."""
+"""Fast settings for the in-process bridge in tests: lifetimes of seconds, so rotations happen within a test."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from emulator.local_stack import LocalBridge
-from emulator.local_stack import build_bridge as build_local_bridge
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
+from local_stack.bridge import LocalBridge, build_bridge
+from local_stack.waiting import eventually
+from stream_worker.aws import dynamodb_client
+from stream_worker.verify import Verification
 
-Bridge = LocalBridge
 TOPICS = [
     "v2.users.alice.presence",
     "v2.users.bob.routingStatus",
@@ -32,7 +34,63 @@ WORKER_DEFAULTS: dict[str, Any] = {
     "write_concurrency": 8,
 }
 MINTER_POLICY = RefreshPolicy(fraction=0.5, schedule_period=0.5, rotation_lead=3.5, retry_allowance=0.5)
+FAST_EMULATOR: dict[str, Any] = {
+    "heartbeat_interval": 0.5,
+    "event_rate": 40,
+    "token_lifetime": 8,
+    "socket_closing_grace": 3,
+}
 
 
-def build_bridge(emulator: EmulatorServer, topics: list[str] | None = None, **worker_overrides: Any) -> LocalBridge:
-    return build_local_bridge(emulator, topics or TOPICS, MINTER_POLICY, **{**WORKER_DEFAULTS, **worker_overrides})
+def fast_bridge(emulator: EmulatorServer, topics: list[str] | None = None, **worker_overrides: Any) -> LocalBridge:
+    return build_bridge(emulator, topics or TOPICS, MINTER_POLICY, **{**WORKER_DEFAULTS, **worker_overrides})
+
+
+async def running_bridge(make_emulator, tmp_path, emulator: dict[str, Any] | None = None, **worker: Any) -> LocalBridge:
+    """Given: a fast emulator, the local stack, and a worker with every socket of every shard confirmed."""
+    emu = make_emulator(**{**FAST_EMULATOR, **(emulator or {})})
+    return await fast_bridge(emu, health_file=str(tmp_path / "health.json"), **worker).start()
+
+
+async def finish(bridge: LocalBridge) -> Verification:
+    """Stop the worker (exit 0 expected) and verify every published event was stored exactly once."""
+    assert await bridge.stop() == 0
+    result = bridge.verification()
+    assert result.published > 0
+    assert result.ok, result
+    return result
+
+
+def first_socket(bridge: LocalBridge) -> str:
+    channels = bridge.our_channels()
+    assert channels, "no live socket"
+    return channels[0]
+
+
+def stored(bridge: LocalBridge) -> int:
+    return bridge.worker.metrics.totals["EventsStored"]
+
+
+def rotations(bridge: LocalBridge) -> Counter[str]:
+    return bridge.worker.metrics.rotation_totals
+
+
+async def stores_more(bridge: LocalBridge, count: int = 20, within: float = 10.0) -> None:
+    """Wait until ``count`` more events are stored: the stream is flowing (through whatever just happened)."""
+    target = stored(bridge) + count
+    await eventually(lambda: stored(bridge) >= target, within, f"{count} more events stored")
+
+
+async def all_sockets_live(bridge: LocalBridge, within: float = 10.0) -> None:
+    wanted = bridge.worker.settings.sockets_per_shard
+    await eventually(
+        lambda: all(live == wanted for live in bridge.worker.live_sockets().values()),
+        within,
+        f"{wanted} live sockets on every shard",
+    )
+
+
+def table_items(table: str) -> list[dict[str, Any]]:
+    """Every item of a table, page by page (a test may scan; the product never does)."""
+    pages = dynamodb_client().get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page.get("Items", [])]

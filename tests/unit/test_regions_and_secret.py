@@ -39,9 +39,10 @@ def test_token_secret_round_trips_and_never_shows_the_token_in_repr():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nope", "not valid JSON"),
-        ("[]", "not a JSON object"),
-        ('{"access_token": "SECRETVALUE"}', "lacks fields"),
+        ("nope", "Invalid JSON"),
+        ("[]", "should be an object"),
+        ('{"access_token": "SECRETVALUE"}', "expires_at: Field required"),
+        ('{"access_token": "SECRETVALUE", "expires_at": "soon"}', "expires_at: Input should be a valid number"),
     ],
 )
 def test_bad_token_secrets_are_rejected_without_echoing_them(text, message):

@@ -42,7 +42,7 @@ def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: 
     return table
 
 
-class EventStore(Construct):
+class EventStorage(Construct):
     def __init__(self, scope: Construct, cid: str, *, ttl_enabled: bool) -> None:
         super().__init__(scope, cid)
         self.key = kms.Key(

@@ -23,9 +23,10 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from emulator.config import EmulatorConfig
 from emulator.faults import chaos_menu, needs_channel
-from emulator.local_stack import LocalBridge, build_bridge, local_aws
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
+from local_stack.aws import local_aws
+from local_stack.bridge import LocalBridge, build_bridge
 
 TOPICS = [
     "v2.users.alice.presence",

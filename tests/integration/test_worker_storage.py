@@ -1,0 +1,116 @@
+"""Storage: exactly one item per event, every frame kept somewhere, and the queries served without a scan."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import boto3
+import pytest
+
+from genesys.frames import envelope_key
+from local_stack.waiting import eventually
+from stream_worker.aws import EventStore
+from stream_worker.queries import EventQueries
+from stream_worker.records import read_envelope
+from tests.support.bridge import TOPICS, finish, running_bridge, stores_more, table_items
+
+pytestmark = pytest.mark.slow
+
+
+def quarantine_items(bridge) -> list[dict]:
+    return [i for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "quarantine"]
+
+
+def hostile_frames() -> dict[str, str]:
+    """Frames that parse as envelopes but that DynamoDB refuses for good."""
+    noise = random.Random(3).randbytes(140_000).hex()  # 280 KB: with the id the envelope is just under inline size
+    return {
+        "topic over the index key limit": json.dumps(
+            {"topicName": "v2.users." + "x" * 5000 + ".presence", "eventBody": {}}
+        ),
+        "huge correlation id": json.dumps(
+            {"topicName": TOPICS[0], "eventBody": {"n": 1}, "metadata": {"CorrelationId": "c" * 300_000}}
+        ),
+        "inline envelope plus attributes over 400 KB": json.dumps(
+            {"topicName": TOPICS[0], "eventBody": {"noise": noise}, "metadata": {"CorrelationId": "k" * 69_000}}
+        ),
+    }
+
+
+async def test_malformed_frames_are_quarantined_and_the_socket_stays_up(aws, make_emulator, tmp_path):
+    """Given two malformed frames on both sockets, each is kept once in quarantine and the sockets stay up."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    channels = bridge.our_channels()
+    bridge.fault("malformed_frame", text="{this is not json")
+    bridge.fault("malformed_frame", text=json.dumps({"topicName": "v2.users.alice.presence"}))
+    await eventually(lambda: bridge.worker.metrics.totals["Quarantined"] == 4, 5, "each frame on both sockets")
+    assert bridge.our_channels() == channels
+    await finish(bridge)
+    assert {i["reason"]["S"] for i in quarantine_items(bridge)} == {"not valid JSON", "no eventBody"}
+
+
+async def test_frames_the_store_refuses_are_quarantined_whole_and_never_block(aws, make_emulator, tmp_path):
+    """Given frames DynamoDB refuses for good among real events, each is quarantined whole and nothing is lost."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    frames = hostile_frames()
+    # When each arrives on both sockets, in the middle of the stream
+    for text in frames.values():
+        bridge.fault("malformed_frame", text=text)
+    await eventually(lambda: bridge.worker.metrics.totals["WriteRejected"] >= len(frames), 10, "every refusal")
+    await stores_more(bridge, 40)
+    # Then each is kept whole, with the store's reason, and the writers are free again
+    assert bridge.worker.writer.unwritten <= bridge.worker.settings.write_concurrency
+    await finish(bridge)
+    records = quarantine_items(bridge)
+    assert len(records) == len(frames)
+    store = EventStore(
+        boto3.client("dynamodb"), boto3.client("s3"), bridge.names.events_table, bridge.names.payload_bucket
+    )
+    from stream_worker.queries import plain
+
+    kept = {read_envelope(plain(r), store.fetch_payload) for r in records}
+    assert kept == set(frames.values())
+    assert all(r["reason"]["S"].startswith("store refused the event: ValidationException") for r in records)
+
+
+async def test_an_envelope_too_large_for_an_item_is_still_stored(aws, make_emulator, tmp_path):
+    """Given a 500 KB compressible and a 900 KB incompressible envelope, one is gzipped inline, one goes to S3."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30, "event_rate": 0})
+    compressible = {"notes": "a" * 500_000}
+    rng = random.Random(1)
+    incompressible = {"blob": "".join(rng.choice("0123456789abcdef") for _ in range(900_000))}
+    bridge.fault("publish", topic=TOPICS[0], body=compressible)
+    bridge.fault("publish", topic=TOPICS[0], body=incompressible)
+    await eventually(lambda: bridge.worker.metrics.totals["EventsStored"] == 2, 10, "both stored")
+    await finish(bridge)
+    queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
+    stored = list(queries.by_topic(TOPICS[0], time.time() - 60, time.time() + 60))
+    assert {("envelope_gz" in i, "envelope_s3" in i) for i in stored} == {(True, False), (False, True)}
+    truth = {envelope_key(e.envelope): e.text for e in bridge.emulator.events()}
+    store = EventStore(
+        boto3.client("dynamodb"), boto3.client("s3"), bridge.names.events_table, bridge.names.payload_bucket
+    )
+    for item in stored:
+        assert read_envelope(item, store.fetch_payload) == truth[item["pk"]]
+
+
+async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tmp_path):
+    """Given a stored stream, events are found by key, topic, entity and time window, all through indexes."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    await stores_more(bridge, 60)
+    await finish(bridge)
+    queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
+    t1, t2 = time.time() - 60, time.time() + 60
+    truth = [e for e in bridge.emulator.events() if e.channels]
+    by_topic = {i["pk"] for i in queries.by_topic("v2.users.alice.presence", t1, t2)}
+    assert by_topic == {envelope_key(e.envelope) for e in truth if e.topic == "v2.users.alice.presence"}
+    by_queue = {i["pk"] for i in queries.by_entity("queue", "support", t1, t2)}
+    assert by_queue == {envelope_key(e.envelope) for e in truth if e.topic == "v2.routing.queues.support.conversations"}
+    by_conversation = list(queries.by_entity("conversation", "c1", t1, t2))
+    assert by_conversation and all(i["conversation_id"] == "c1" for i in by_conversation)
+    one = truth[0]
+    item = queries.by_key(envelope_key(one.envelope))
+    assert item is not None and item["envelope"] == one.text and item["topic"] == one.topic
+    assert {i["pk"] for i in queries.by_window(t1, t2)} >= {envelope_key(e.envelope) for e in truth}

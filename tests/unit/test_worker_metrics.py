@@ -1,0 +1,40 @@
+"""Worker metrics as EMF, with the dimensions the alarms use."""
+
+from __future__ import annotations
+
+from stream_worker.metrics import WorkerMetrics
+from tests.conftest import emf_metrics
+
+
+def test_worker_metrics_flush_as_emf_with_the_dimensions_alarms_use(capsys, monkeypatch):
+    """Given counts, a rotation and 2 s of running uncovered total, one flush emits them with shard dimensions."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = WorkerMetrics(namespace="Test")
+    metrics.count("EventsReceived", 5)
+    metrics.rotation("socket_closing")
+    metrics.flush(queue_depth=3, live_sockets={"acme:0": 2}, uncovered_totals={"acme:0": 2.0})
+    found = {(m["name"], m.get("shard") or m.get("reason")): m for m in emf_metrics(capsys.readouterr().out)}
+    assert found[("EventsReceived", None)]["value"] == 5
+    assert found[("LiveSockets", "acme:0")]["value"] == 2
+    assert found[("LiveSockets", "acme:0")]["service"] == "stream-worker"
+    assert found[("UncoveredSeconds", "acme:0")]["value"] == 2.0
+    assert found[("Rotations", "socket_closing")]["value"] == 1
+    assert found[("QueueDepth", None)]["value"] == 3
+    # When the next flush sees the running total grow by 0.5 s, only the growth is emitted; counters restart
+    metrics.flush(queue_depth=0, live_sockets={"acme:0": 2}, uncovered_totals={"acme:0": 2.5})
+    again = {(m["name"], m.get("shard")): m["value"] for m in emf_metrics(capsys.readouterr().out)}
+    assert again[("EventsReceived", None)] == 0
+    assert again[("UncoveredSeconds", "acme:0")] == 0.5
+    assert metrics.totals["EventsReceived"] == 5
+
+
+def test_a_stopping_worker_reports_no_socket_gauges(capsys, monkeypatch):
+    """Given a worker shutting down (no sockets on purpose), the flush emits counters but no LiveSockets=0."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = WorkerMetrics(namespace="Test")
+    metrics.count("EventsStored", 3)
+    metrics.flush(queue_depth=0, live_sockets=None, uncovered_totals={"acme:0": 0.0})
+    names = {m["name"] for m in emf_metrics(capsys.readouterr().out)}
+    assert "EventsStored" in names
+    assert "LiveSockets" not in names
+    assert "UncoveredSeconds" not in names
