@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from genesys.timefmt import iso_ms
 from genesys.topics import match_template
 
 _PRESENCES = ("Available", "Away", "Busy", "Break", "Meal", "Meeting", "Training", "Offline")
@@ -36,7 +36,7 @@ class EventFactory:
         }
 
     def body(self, topic: str, now: float) -> dict[str, Any]:
-        stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = iso_ms(now)
         matched = match_template(topic)
         groups = matched[1] if matched else {}
         entity = groups.get("id", self._uuid())

@@ -13,20 +13,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from emulator.config import EmulatorConfig
 from emulator.events import EventFactory
 from genesys.frames import HEARTBEAT_MESSAGE, METADATA_TOPIC, SOCKET_CLOSING_TOPIC
+from genesys.timefmt import iso_ms as iso
 from genesys.topics import expand_combined, is_known_topic
 
 TOKEN_EXPIRED_REASON = "Token expired or invalid"
 _ALNUM = string.ascii_lowercase + string.digits
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def frame(topic: str, body: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from genesys.errors import (
     ServerError,
 )
 
+HttpClient = httpx.Client  # callers hold one without importing httpx themselves
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_RETRY_AFTER = 60.0
 _MAX_DETAIL = 200

@@ -113,6 +113,9 @@ class TokenReader:
         try:
             raw = self._source.get(self._name, max_age=self._max_age, force_fetch=force, **options)
         except Exception as exc:  # Powertools wraps every SDK failure in GetParameterError
+            known = self._parsed.get(stage)
+            if known is not None:  # a token already in memory is still a token: AWS being down never stops a socket
+                return known[1]
             raise TokenUnavailableError(
                 f"token secret {self._name} could not be read ({type(exc).__name__})", self._retry_after
             ) from None

@@ -37,9 +37,11 @@ def describe(exc: ValidationError, prefix: str = "", names: Mapping[str, str] | 
     return "; ".join(problems)
 
 
-def validated(model: type[ModelT], data: Any, what: str, names: Mapping[str, str] | None = None) -> ModelT:
-    """``model.model_validate(data)``, or a ConfigError that says what is wrong where."""
+def validated(
+    model: type[ModelT], data: Any, what: str, *, names: Mapping[str, str] | None = None, prefix: str = ""
+) -> ModelT:
+    """``model.model_validate(data)``, or a ConfigError that says what is wrong where: ``invalid <what>: ...``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{what} is invalid: {describe(exc, names=names)}") from None
+        raise ConfigError(f"invalid {what}: {describe(exc, prefix, names)}") from None

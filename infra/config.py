@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.vend_token.access import AccessPolicy
 from genesys.observability import DEFAULT_METRICS_NAMESPACE
 from genesys.org_config import OrgTopics, TopicSelection
 from genesys.regions import REGION_DOMAINS
 from genesys.token_secret import token_secret_name
-from genesys.validation import ConfigError, describe
+from genesys.validation import ConfigError, validated
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard, plan_shards
 
@@ -148,8 +148,8 @@ def load_config(context: dict[str, Any]) -> BridgeConfig:
         except ValueError:
             raise ConfigError("-c bridge=... is not valid JSON") from None
     try:
-        return BridgeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid deployment configuration: {describe(exc, 'bridge.')}") from None
+        return validated(BridgeConfig, raw, "deployment configuration", prefix="bridge.")
+    except ConfigError:
+        raise
     except ValueError as exc:
         raise ConfigError(f"invalid deployment configuration: {exc}") from None

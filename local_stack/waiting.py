@@ -9,6 +9,28 @@ from collections.abc import Callable
 POLL = 0.02
 
 
+class Waiter:
+    """One wait: polls ``predicate`` until it holds, raising TimeoutError naming ``what`` after ``within`` seconds.
+
+    ``unless`` runs on every poll and may raise to stop the wait early (e.g. when the process under test died).
+    """
+
+    def __init__(
+        self, predicate: Callable[[], bool], within: float, what: str, unless: Callable[[], None] | None
+    ) -> None:
+        self._predicate, self._what, self._within, self._unless = predicate, what, within, unless
+        self._deadline = time.monotonic() + within
+
+    def done(self) -> bool:
+        if self._predicate():
+            return True
+        if self._unless is not None:
+            self._unless()
+        if time.monotonic() > self._deadline:
+            raise TimeoutError(f"not within {self._within:.1f} s: {self._what}")
+        return False
+
+
 async def eventually(
     predicate: Callable[[], bool],
     within: float,
@@ -17,16 +39,9 @@ async def eventually(
     interval: float = POLL,
     unless: Callable[[], None] | None = None,
 ) -> None:
-    """Return as soon as ``predicate()`` holds; TimeoutError naming ``what`` after ``within`` seconds.
-
-    ``unless`` runs on every poll and may raise to stop the wait early (e.g. when the process under test died).
-    """
-    deadline = time.monotonic() + within
-    while not predicate():
-        if unless is not None:
-            unless()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within:.1f} s: {what}")
+    """Return as soon as ``predicate()`` holds (see Waiter)."""
+    waiter = Waiter(predicate, within, what, unless)
+    while not waiter.done():  # noqa: ASYNC110 - the predicate reads state that raises no event of its own
         await asyncio.sleep(interval)
 
 
@@ -39,10 +54,6 @@ def eventually_sync(
     unless: Callable[[], None] | None = None,
 ) -> None:
     """``eventually`` for code outside an event loop (subprocess tests)."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if unless is not None:
-            unless()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within:.1f} s: {what}")
+    waiter = Waiter(predicate, within, what, unless)
+    while not waiter.done():
         time.sleep(interval)

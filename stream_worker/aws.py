@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from stream_worker.records import Item, payload_object_key
 
@@ -26,6 +26,7 @@ PERMANENT_ERRORS = frozenset(
     {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
 )
 NEW_KEY = "attribute_not_exists(#pk)"
+AWS_ERRORS = (ClientError, BotoCoreError)  # what a failed AWS call raises, for callers that report it
 
 
 def dynamodb_client() -> DynamoDBClient:

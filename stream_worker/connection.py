@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
 
 Connect = Callable[[str], Awaitable[ClientConnection]]
 MAX_FRAME = 2**24  # 16 MiB: Genesys envelopes are small, but an oversized one is quarantined, not refused
 MAX_QUEUE = 64  # frames buffered per socket before reading pauses (backpressure reaches TCP)
+CONNECT_ERRORS = (OSError, WebSocketException)  # the network, or the handshake (TimeoutError is an OSError)
 
 
 def websocket_connector(*, keepalive: float | None, open_timeout: float) -> Connect:

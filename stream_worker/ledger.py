@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream_worker.aws import CoverageTable
 
@@ -76,11 +76,17 @@ class SessionRecord:
         }
 
 
+class SessionWrites(Protocol):
+    """What the recorder needs of the coverage table (CoverageTable, or an in-memory one in tests)."""
+
+    def put_session(self, item: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class LedgerRecorder:
     """Keeps session records in memory and writes the changed ones (idempotent full puts) off the event loop."""
 
-    table: CoverageTable
+    table: SessionWrites
     worker_id: str
     run_blocking: Callable[..., Any]
     records: dict[tuple[str, str], SessionRecord] = field(default_factory=dict)

@@ -14,10 +14,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from genesys.timefmt import iso_ms, parse_iso
-from stream_worker.aws import CoverageTable, EventStore, dynamodb_client, s3_client
+from stream_worker.aws import AWS_ERRORS, CoverageTable, EventStore, dynamodb_client, s3_client
 from stream_worker.ledger import query_uncovered
 from stream_worker.queries import EventQueries
 from stream_worker.records import read_envelope
@@ -140,7 +138,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             f"duplicates={result.duplicates} extra={result.extra}\n"
         )
         return 0 if result.ok else 1
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         print(f"genesys-bridge: AWS call failed: {exc}", file=sys.stderr)
         return 2
 

@@ -8,10 +8,10 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genesys.org_config import OrgTopics
-from genesys.validation import ConfigError, describe
+from genesys.validation import ConfigError, validated
 from stream_worker import health
 
 __all__ = ["ENV_NAMES", "ConfigError", "OrgTopics", "WorkerSettings", "load_settings", "worker_environment"]
@@ -92,7 +92,4 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
                 raise ConfigError(f"{var} is not valid JSON") from None
         else:
             raw[field] = env[var]
-    try:
-        return WorkerSettings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid worker configuration: {describe(exc, names=ENV_NAMES)}") from None
+    return validated(WorkerSettings, raw, "worker configuration", names=ENV_NAMES)

@@ -9,15 +9,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from websockets.exceptions import WebSocketException
-
 from genesys.backoff import Backoff
 from genesys.errors import BadCredentialsError, GenesysError
 from genesys.models import ChannelTopic
 from genesys.notifications import NotificationsApi
 from genesys.token_reader import TokenReader, TokenUnavailableError
 from genesys.token_secret import TokenSecret
-from stream_worker.connection import Connect
+from stream_worker.connection import CONNECT_ERRORS, Connect
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.session import FrameSink, SessionOpenError, SessionTimings, SocketSession
@@ -25,8 +23,8 @@ from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard
 
 log = logging.getLogger(__name__)
-# what opening a socket can fail with and be retried: Genesys REST, the handshake, the network (TimeoutError is an OSError)
-OPEN_ERRORS = (GenesysError, SessionOpenError, OSError, WebSocketException)
+# what opening a socket can fail with, to be retried: Genesys REST, confirmation, the connection itself
+OPEN_ERRORS = (GenesysError, SessionOpenError, *CONNECT_ERRORS)
 
 
 class ChannelBudget:

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
+from genesys.http import HttpClient
 from genesys.notifications import NotificationsApi
 from genesys.observability import quiet_sdk_loggers
 from genesys.regions import resolve_hosts
@@ -39,7 +38,7 @@ class Worker:
         secrets: SecretSource,
         dynamodb: Any,
         s3: Any,
-        http: httpx.Client,
+        http: HttpClient,
         clock: Callable[[], float] = time.time,
     ) -> None:
         quiet_sdk_loggers()

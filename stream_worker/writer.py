@@ -14,14 +14,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from genesys.backoff import Backoff
 from genesys.frames import excerpt
-from stream_worker.aws import Duplicate, EventStore, Rejected, Stored, WriteOutcome
+from stream_worker.aws import Duplicate, Rejected, Stored, WriteOutcome
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.records import Item, Received, event_item, quarantine_item
 
 log = logging.getLogger(__name__)
+
+
+class ConditionalPuts(Protocol):
+    """What the writer needs of the store (EventStore, or a scripted one in tests)."""
+
+    def put_new(self, key: str, item: Item, overflow: bytes | None) -> WriteOutcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class Job:
 class EventWriter:
     def __init__(
         self,
-        store: EventStore,
+        store: ConditionalPuts,
         metrics: WorkerMetrics,
         *,
         concurrency: int,

@@ -1,0 +1,108 @@
+"""The event writer against a scripted store: outcomes, retries, quarantine of refusals, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from genesys.backoff import Backoff
+from local_stack.waiting import eventually
+from stream_worker.aws import Rejected
+from stream_worker.metrics import WorkerMetrics
+from stream_worker.records import Received
+from stream_worker.writer import EventWriter
+from tests.support.fakes import ScriptedStore
+
+
+@pytest.fixture(autouse=True)
+def _no_emf(monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+def event(n: int, body: dict | None = None) -> Received:
+    envelope = {
+        "topicName": "v2.users.u1.presence",
+        "eventBody": body or {"n": n},
+        "metadata": {"CorrelationId": f"c{n}"},
+    }
+    return Received.of(json.dumps(envelope), envelope, "ch-1", "o:0", "o", 1_800_000_000.0 + n)
+
+
+def writer(store: ScriptedStore, *, queue_max: int = 100, concurrency: int = 2) -> tuple[EventWriter, WorkerMetrics]:
+    metrics = WorkerMetrics(namespace="Test")
+    fast = lambda: Backoff(base=0.001, cap=0.002)  # noqa: E731 - retries in milliseconds
+    return (
+        EventWriter(store, metrics, concurrency=concurrency, queue_max=queue_max, dedupe_cache=1000, backoff=fast),
+        metrics,
+    )
+
+
+async def test_each_event_is_stored_once_and_the_overlap_costs_no_write():
+    """Given the same event from two sockets, one write is made and the second copy is absorbed in memory."""
+    store = ScriptedStore()
+    events_writer, metrics = writer(store)
+    events_writer.start()
+    first = event(1)
+    await events_writer.submit(first)
+    await events_writer.submit(event(1))
+    assert await events_writer.drain(1)
+    assert [key for key, _ in store.written] == [first.key]
+    assert metrics.totals["EventsStored"] == 1
+    assert metrics.totals["DuplicatesAbsorbed"] == 1
+    await events_writer.stop()
+
+
+async def test_transient_failures_are_retried_until_stored():
+    """Given a store that throttles twice, the write is retried and the event stored once."""
+    store = ScriptedStore()
+    target = event(2)
+    store.script[target.key] = [ConnectionError("throttled"), TimeoutError("slow")]
+    events_writer, metrics = writer(store)
+    events_writer.start()
+    await events_writer.submit(target)
+    assert await events_writer.drain(1)
+    assert metrics.totals["WriteErrors"] == 2
+    assert metrics.totals["EventsStored"] == 1
+    assert events_writer.failing_since is None
+    await events_writer.stop()
+
+
+async def test_a_refused_event_becomes_a_quarantine_record_with_its_reason_and_raw_frame():
+    """Given the store refusing an event for good, it is written once as quarantine and never retried."""
+    store = ScriptedStore()
+    refused = event(3)
+    store.script[refused.key] = [Rejected("ValidationException: Item size has exceeded the maximum allowed size")]
+    events_writer, metrics = writer(store)
+    events_writer.start()
+    await events_writer.submit(refused)
+    await events_writer.submit(event(4))
+    assert await events_writer.drain(1)
+    kinds = {item["kind"]["S"]: item for _, item in store.written}
+    assert set(kinds) == {"quarantine", "event"}
+    record = kinds["quarantine"]
+    assert record["reason"]["S"].startswith("store refused the event: ValidationException")
+    assert record["envelope"]["S"] == refused.raw
+    assert metrics.totals["WriteRejected"] == 1
+    assert metrics.totals["WriteErrors"] == 0
+    await events_writer.stop()
+
+
+async def test_a_full_queue_blocks_the_reader_and_stop_counts_what_the_writers_hold():
+    """Given a store that never answers, submits block once the queue is full; stop reports queued + held."""
+    store = ScriptedStore()
+    events = [event(10 + n) for n in range(6)]
+    for e in events:
+        store.script[e.key] = [ConnectionError("down")] * 10_000
+    events_writer, _ = writer(store, queue_max=3, concurrency=2)
+    events_writer.start()
+    for e in events[:5]:  # two held by the writers, three queued
+        await events_writer.submit(e)
+    await eventually(lambda: events_writer.in_flight == 2, 1, "both writers hold a job")
+    blocked = asyncio.create_task(events_writer.submit(events[5]))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()  # backpressure: the socket reader waits
+    assert events_writer.unwritten == 5
+    blocked.cancel()
+    assert await events_writer.stop() == 5
