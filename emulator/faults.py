@@ -3,57 +3,93 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from emulator.state import GenesysState, InjectedFailures, SocketConn, frame
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from emulator.state import GenesysState, InjectedFailures, Token, frame
 from genesys.frames import NO_LONGER_SUBSCRIBED_PREFIX, TOKEN_REVOKED_PREFIX
+from genesys.validation import describe
 
 
 class FaultError(ValueError):
     """The fault spec is not understood."""
 
 
-def _targets(state: GenesysState, spec: dict[str, Any]) -> list[SocketConn]:
-    channel = spec.get("channel")
-    if channel is not None and not isinstance(channel, str):
-        raise FaultError("channel must be a channel id")
-    return state.sockets(channel)
+class Spec(BaseModel):
+    """Parameters every fault accepts; each fault adds its own. Unknown parameters are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    channel: str | None = Field(None, description="one channel's socket; all sockets when omitted")
 
 
-def _drop(state: GenesysState, spec: dict[str, Any]) -> int:
-    targets = _targets(state, spec)
+class CloseSpec(Spec):
+    code: int = Field(1011, ge=1000, le=4999)
+    reason: str = "server error"
+
+
+class TokenSpec(Spec):
+    client: str | None = None
+
+
+class PauseSpec(Spec):
+    seconds: float = Field(60, gt=0)
+
+
+class FailSpec(Spec):
+    target: Literal["rest", "oauth"] = "rest"
+    status: Literal[429, 500, 502, 503, 504] = 500
+    count: int = Field(1, ge=0)
+    retry_after: float = Field(1, ge=0)
+
+
+class MalformedSpec(Spec):
+    text: str = '{"topicName": "v2.users.x.presence", "eventBody": '
+
+
+class BurstSpec(Spec):
+    count: int = Field(100, ge=0)
+    topic: str | None = None
+
+
+class PublishSpec(Spec):
+    topic: str
+    body: dict[str, Any] | None = None
+
+
+def _drop(state: GenesysState, spec: Spec) -> int:
+    targets = state.sockets(spec.channel)
     for conn in targets:
         conn.drop()
     return len(targets)
 
 
-def _close(state: GenesysState, spec: dict[str, Any]) -> int:
-    targets = _targets(state, spec)
-    code, reason = int(spec.get("code", 1011)), str(spec.get("reason", "server error"))
+def _close(state: GenesysState, spec: CloseSpec) -> int:
+    targets = state.sockets(spec.channel)
     for conn in targets:
-        conn.close(code, reason)
+        conn.close(spec.code, spec.reason)
     return len(targets)
 
 
-def _socket_closing(state: GenesysState, spec: dict[str, Any]) -> int:
-    targets = _targets(state, spec)
+def _socket_closing(state: GenesysState, spec: Spec) -> int:
+    targets = state.sockets(spec.channel)
     for conn in targets:
         state.send_socket_closing(conn)
     return len(targets)
 
 
-def _matching_tokens(state: GenesysState, spec: dict[str, Any]) -> list[Any]:
-    client, channel_id = spec.get("client"), spec.get("channel")
-    if channel_id is not None:
-        channel = state.channels.get(str(channel_id))
+def _matching_tokens(state: GenesysState, spec: TokenSpec) -> list[Token]:
+    if spec.channel is not None:
+        channel = state.channels.get(spec.channel)
         return [state.tokens[channel.token]] if channel and channel.token in state.tokens else []
-    if client is None:
+    if spec.client is None:
         raise FaultError("give a client or a channel whose token to expire")
     now = state.clock()
-    return [t for t in state.tokens.values() if t.client_id == client and t.valid(now)]
+    return [t for t in state.tokens.values() if t.client_id == spec.client and t.valid(now)]
 
 
-def _expire_token(state: GenesysState, spec: dict[str, Any]) -> int:
+def _expire_token(state: GenesysState, spec: TokenSpec) -> int:
     tokens = _matching_tokens(state, spec)
     now = state.clock()
     for token in tokens:
@@ -61,7 +97,7 @@ def _expire_token(state: GenesysState, spec: dict[str, Any]) -> int:
     return len(tokens)
 
 
-def _revoke_token(state: GenesysState, spec: dict[str, Any]) -> int:
+def _revoke_token(state: GenesysState, spec: TokenSpec) -> int:
     tokens = _matching_tokens(state, spec)
     for token in tokens:
         token.revoked = True
@@ -71,16 +107,15 @@ def _revoke_token(state: GenesysState, spec: dict[str, Any]) -> int:
     return len(tokens)
 
 
-def _evict(state: GenesysState, spec: dict[str, Any]) -> int:
-    channel = str(spec.get("channel", ""))
-    if channel not in state.channels:
+def _evict(state: GenesysState, spec: Spec) -> int:
+    if spec.channel not in state.channels:
         return 0
-    state.remove_channel(channel, reason="channel evicted")
+    state.remove_channel(spec.channel, reason="channel evicted")
     return 1
 
 
-def _no_longer_subscribed(state: GenesysState, spec: dict[str, Any]) -> int:
-    targets = _targets(state, spec)
+def _no_longer_subscribed(state: GenesysState, spec: Spec) -> int:
+    targets = state.sockets(spec.channel)
     for conn in targets:
         channel = state.channels[conn.channel_id]
         channel.topics = {}
@@ -88,10 +123,10 @@ def _no_longer_subscribed(state: GenesysState, spec: dict[str, Any]) -> int:
     return len(targets)
 
 
-def _pause(attribute: str) -> Callable[[GenesysState, dict[str, Any]], int]:
-    def apply(state: GenesysState, spec: dict[str, Any]) -> int:
-        until = state.clock() + float(spec.get("seconds", 60))
-        targets = _targets(state, spec)
+def _pause(attribute: str) -> Callable[[GenesysState, PauseSpec], int]:
+    def apply(state: GenesysState, spec: PauseSpec) -> int:
+        until = state.clock() + spec.seconds
+        targets = state.sockets(spec.channel)
         for conn in targets:
             setattr(conn, attribute, until)
         return len(targets)
@@ -99,68 +134,56 @@ def _pause(attribute: str) -> Callable[[GenesysState, dict[str, Any]], int]:
     return apply
 
 
-def _fail_requests(state: GenesysState, spec: dict[str, Any]) -> int:
-    target = spec.get("target", "rest")
-    if target not in ("rest", "oauth"):
-        raise FaultError("target must be rest or oauth")
-    status = int(spec.get("status", 500))
-    if status not in (429, 500, 502, 503, 504):
-        raise FaultError("status must be 429, 500, 502, 503 or 504")
-    count = int(spec.get("count", 1))
-    state.failures[target] = InjectedFailures(count, status, float(spec.get("retry_after", 1)))
-    return count
+def _fail_requests(state: GenesysState, spec: FailSpec) -> int:
+    state.failures[spec.target] = InjectedFailures(spec.count, spec.status, spec.retry_after)
+    return spec.count
 
 
-def _malformed(state: GenesysState, spec: dict[str, Any]) -> int:
-    targets = _targets(state, spec)
-    text = str(spec.get("text", '{"topicName": "v2.users.x.presence", "eventBody": '))
+def _malformed(state: GenesysState, spec: MalformedSpec) -> int:
+    targets = state.sockets(spec.channel)
     for conn in targets:
-        conn.send(text)
+        conn.send(spec.text)
     return len(targets)
 
 
-def _burst(state: GenesysState, spec: dict[str, Any]) -> int:
-    topic = spec.get("topic")
-    return state.publish_random(int(spec.get("count", 100)), str(topic) if topic else None)
+def _burst(state: GenesysState, spec: BurstSpec) -> int:
+    return state.publish_random(spec.count, spec.topic)
 
 
-def _publish(state: GenesysState, spec: dict[str, Any]) -> int:
-    topic, body = spec.get("topic"), spec.get("body")
-    if not isinstance(topic, str) or (body is not None and not isinstance(body, dict)):
-        raise FaultError("publish needs a topic and optionally a JSON object body")
-    state.publish(topic, body)
+def _publish(state: GenesysState, spec: PublishSpec) -> int:
+    state.publish(spec.topic, spec.body)
     return 1
 
 
-FAULTS: dict[str, Callable[[GenesysState, dict[str, Any]], int]] = {
-    "drop_socket": _drop,
-    "close_socket": _close,
-    "socket_closing": _socket_closing,
-    "expire_token": _expire_token,
-    "revoke_token": _revoke_token,
-    "evict_channel": _evict,
-    "no_longer_subscribed": _no_longer_subscribed,
-    "pause_heartbeats": _pause("heartbeats_paused_until"),
-    "stall_socket": _pause("silenced_until"),
-    "fail_requests": _fail_requests,
-    "malformed_frame": _malformed,
-    "burst": _burst,
-    "publish": _publish,
+Handler = Callable[[GenesysState, Any], int]
+FAULTS: dict[str, tuple[type[Spec], Handler]] = {
+    "drop_socket": (Spec, _drop),
+    "close_socket": (CloseSpec, _close),
+    "socket_closing": (Spec, _socket_closing),
+    "expire_token": (TokenSpec, _expire_token),
+    "revoke_token": (TokenSpec, _revoke_token),
+    "evict_channel": (Spec, _evict),
+    "no_longer_subscribed": (Spec, _no_longer_subscribed),
+    "pause_heartbeats": (PauseSpec, _pause("heartbeats_paused_until")),
+    "stall_socket": (PauseSpec, _pause("silenced_until")),
+    "fail_requests": (FailSpec, _fail_requests),
+    "malformed_frame": (MalformedSpec, _malformed),
+    "burst": (BurstSpec, _burst),
+    "publish": (PublishSpec, _publish),
 }
 
 
 def apply_fault(state: GenesysState, spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec.get("type")
-    handler = FAULTS.get(str(kind))
-    if handler is None:
+    entry = FAULTS.get(str(kind))
+    if entry is None:
         raise FaultError(f"unknown fault type {kind!r}; known: {', '.join(sorted(FAULTS))}")
+    model, handler = entry
     try:
-        affected = handler(state, spec)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, FaultError):
-            raise
-        raise FaultError(f"bad parameters for {kind}: {exc}") from None
-    return {"type": kind, "affected": affected}
+        parsed = model.model_validate(spec)
+    except ValidationError as exc:
+        raise FaultError(f"bad parameters for {kind}: {describe(exc)}") from None
+    return {"type": kind, "affected": handler(state, parsed)}
 
 
 def chaos_menu(*, pause: float, stall: float) -> list[dict[str, Any]]:
