@@ -13,7 +13,8 @@ from infra.stack import GenesysBridgeStack
 
 
 def build(app: cdk.App) -> GenesysBridgeStack:
-    config = load_config({"bridge": app.node.try_get_context("bridge")})
+    allow_example = str(app.node.try_get_context("allow_example")).lower() == "true"
+    config = load_config({"bridge": app.node.try_get_context("bridge")}, allow_example=allow_example)
     stack = GenesysBridgeStack(
         app, app.node.try_get_context("stack_name") or "GenesysNotificationBridge", config=config
     )

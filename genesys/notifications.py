@@ -12,6 +12,8 @@ from genesys.http import raise_for_status, transport_errors
 from genesys.models import Channel, ChannelTopic
 
 _BASE = "/api/v2/notifications"
+MAX_CHANNELS_PER_CLIENT = 20  # Genesys: creating the 21st silently removes the least recently used one
+MAX_TOPICS_PER_CHANNEL = 1000
 
 
 class NotificationsApi:

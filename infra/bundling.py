@@ -1,21 +1,56 @@
-"""Lambda asset bundling without Docker: pip installs arm64 wheels from the pinned set, then copies the code."""
+"""Lambda asset bundling without Docker: pip installs arm64 wheels from the pinned set, then copies the code.
+
+What is deployed is what was tested: the asset's fingerprint covers the code, the pinned versions, the bundled
+requirements, the runtime and the platform, so a bump in any of them deploys a new bundle.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 ROOT = Path(__file__).resolve().parent.parent
-# boto3 is in the Lambda runtime; these are what the functions import beyond it
-LAMBDA_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "httpx", "pydantic")
+# the one place the Python version is named: Lambda, the container and the tests all read it
+PYTHON_VERSION = (ROOT / ".python-version").read_text().strip()
+# boto3 is bundled, not taken from the runtime, so it never skews against the botocore it was tested with
+LAMBDA_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "boto3", "botocore", "httpx", "pydantic")
 LAMBDA_PACKAGES = ("functions", "genesys")
+PLATFORM = "manylinux2014_aarch64"
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+def lambda_runtime(version: str = PYTHON_VERSION) -> lambda_.Runtime:
+    runtime: lambda_.Runtime = getattr(lambda_.Runtime, f"PYTHON_{version.replace('.', '_')}")
+    return runtime
+
+
+def fingerprint(
+    root: Path,
+    *,
+    requirements: Iterable[str] = LAMBDA_REQUIREMENTS,
+    packages: Iterable[str] = LAMBDA_PACKAGES,
+    python_version: str = PYTHON_VERSION,
+    platform: str = PLATFORM,
+) -> str:
+    """SHA-256 over everything that decides the bundle's content."""
+    digest = hashlib.sha256()
+    for part in (f"python={python_version}", f"platform={platform}", *sorted(f"requirement={r}" for r in requirements)):
+        digest.update(part.encode() + b"\0")
+    digest.update((root / "constraints.txt").read_bytes() + b"\0")
+    for package in sorted(packages):
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @jsii.implements(ILocalBundling)
@@ -35,10 +70,11 @@ class PipArm64Bundling:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                "--no-compile",  # no .pyc of the synth machine's Python in the bundle
                 "--target",
                 str(out),
                 "--platform",
-                "manylinux2014_aarch64",
+                PLATFORM,
                 "--implementation",
                 "cp",
                 "--python-version",
@@ -51,7 +87,7 @@ class PipArm64Bundling:
             check=True,
         )
         for package in LAMBDA_PACKAGES:
-            shutil.copytree(ROOT / package, out / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(ROOT / package, out / package, ignore=_IGNORED)
         return True
 
 
@@ -60,6 +96,8 @@ def lambda_code(runtime: lambda_.Runtime) -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(ROOT),
         exclude=["*", *(f"!{p}/**" for p in LAMBDA_PACKAGES), "**/__pycache__/**"],
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=fingerprint(ROOT, python_version=version),
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling-only"),
             local=PipArm64Bundling(version),  # type: ignore[arg-type]  # jsii calls try_bundle(dir, options)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.vend_token.access import AccessPolicy
+from genesys.notifications import MAX_CHANNELS_PER_CLIENT
 from genesys.observability import DEFAULT_METRICS_NAMESPACE
 from genesys.org_config import OrgTopics, TopicSelection
 from genesys.regions import REGION_DOMAINS
@@ -64,6 +66,26 @@ class Org(TopicSelection):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """ECS deployment percentages, and how many tasks of the service can run at once during a deploy."""
+
+    min_healthy_percent: int
+    max_healthy_percent: int
+    max_tasks: int
+
+
+def deployment_for(replicas: int) -> Deployment:
+    """Coverage never drops to zero during a deploy, and the task count never exceeds what the budget allows.
+
+    One replica: start the new task before stopping the old (two tasks for a while). Two or more: replace half at a
+    time without starting extra tasks, so at least half keep streaming and never more than ``replicas`` exist.
+    """
+    if replicas == 1:
+        return Deployment(min_healthy_percent=100, max_healthy_percent=200, max_tasks=2)
+    return Deployment(min_healthy_percent=50, max_healthy_percent=100, max_tasks=replicas)
+
+
 class Idp(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     issuer: str = Field(pattern=r"^https://", description="OIDC issuer URL of the IdP (Okta, Entra ID, Cognito, ...)")
@@ -77,7 +99,7 @@ class BridgeConfig(BaseModel):
     access_policy: dict[str, Any]
     alarm_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     worker_replicas: int = Field(
-        1, ge=1, le=2, description="2 tolerates a task crash; more would exceed channel limits"
+        1, ge=1, le=2, description="2 tolerates a task crash or an AZ loss; the channel budget bounds it"
     )
     mint_schedule_minutes: int = Field(5, ge=1, le=60)
     token_rotation_lead_seconds: int = Field(600, ge=60)
@@ -104,13 +126,24 @@ class BridgeConfig(BaseModel):
         for org in self.orgs:
             if not org.topics and not org.templates:
                 raise ValueError(f"org {org.name} follows no topics")
-        if self.worker_replicas * self.channel_budget > 20:
-            raise ValueError(
-                f"worker_replicas x channel_budget = {self.worker_replicas * self.channel_budget}, over Genesys' "
-                "20 channels per OAuth client (a deploy runs two tasks side by side)"
-            )
-        self.shards()  # raises when the topics do not fit the channel budget
+        shards = self.shards()  # raises when one task's shards do not fit its channel budget
+        tasks = self.deployment.max_tasks
+        per_task = self.worker_settings().sockets_per_shard + 1  # live sockets plus one being made
+        for org in self.orgs:
+            count = sum(1 for s in shards if s.org.name == org.name)
+            worst = tasks * count * per_task
+            if worst > MAX_CHANNELS_PER_CLIENT:
+                raise ValueError(
+                    f"org {org.name}: {tasks} task(s) during a deploy x {count} shard(s) x "
+                    f"({per_task - 1} sockets + 1 rotating) = {worst} channels, over Genesys' "
+                    f"{MAX_CHANNELS_PER_CLIENT} channels per OAuth client: follow fewer topics, raise shard_size, "
+                    "or lower sockets_per_shard or worker_replicas"
+                )
         return self
+
+    @property
+    def deployment(self) -> Deployment:
+        return deployment_for(self.worker_replicas)
 
     def worker_values(self, token_secrets: dict[str, str] | None = None) -> dict[str, Any]:
         """The deployment-wide worker settings, by field name (the construct adds the resource names)."""
@@ -138,7 +171,32 @@ class BridgeConfig(BaseModel):
         return plan_shards(self.worker_settings())
 
 
-def load_config(context: dict[str, Any]) -> BridgeConfig:
+EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net", "example.test")  # RFC 2606 / 6761
+
+
+def example_values(config: BridgeConfig) -> list[str]:
+    """Values still as in the shipped example: deploying them would send alarms and trust tokens nowhere real."""
+    found = []
+    issuer_host = config.idp.issuer.removeprefix("https://").split("/")[0]
+    email_domain = config.alarm_email.rpartition("@")[2]
+    for key, host in (("bridge.idp.issuer", issuer_host), ("bridge.alarm_email", email_domain)):
+        if any(host == d or host.endswith(f".{d}") for d in EXAMPLE_DOMAINS):
+            found.append(key)
+    return found
+
+
+def load_config(context: dict[str, Any], *, allow_example: bool = False) -> BridgeConfig:
+    config = _parse(context)
+    examples = example_values(config)
+    if examples and not allow_example:
+        raise ConfigError(
+            f"{', '.join(examples)} still hold example values: put your IdP issuer and on-call e-mail in the bridge "
+            "context (or pass -c allow_example=true to synth the example as it is, never to deploy it)"
+        )
+    return config
+
+
+def _parse(context: dict[str, Any]) -> BridgeConfig:
     raw = context.get("bridge")
     if raw is None:
         raise ConfigError('cdk.json context has no "bridge" object (see README: Deploy)')

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
+from infra.bundling import PYTHON_VERSION
+
 if TYPE_CHECKING:
     from infra.stack import GenesysBridgeStack
 
@@ -22,6 +24,15 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
     tokens, worker = stack.tokens, stack.worker
     found: list[tuple[IConstruct, str, str]] = []
     for function in (tokens.minter, tokens.vendor):
+        found.append(
+            (
+                function,
+                "AwsSolutions-L1",
+                f"The runtime is the project's one Python version ({PYTHON_VERSION}, named in .python-version): the "
+                "version the tests and the worker container run, so what is deployed is what was tested. A supported "
+                "Lambda runtime; it moves with the project's version, not on its own.",
+            )
+        )
         role = function.role
         assert role is not None
         found.append(
@@ -37,8 +48,9 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             (
                 secret,
                 "AwsSolutions-SMG4",
-                "Token secrets are replaced by the minter every half token lifetime; OAuth client secrets are rotated in "
-                "Genesys Cloud, which has no rotation API a Secrets Manager rotation function could call.",
+                "Token secrets are rewritten by the scheduled minter before each token reaches its refresh threshold; OAuth "
+                "client secrets are issued by Genesys Cloud, which offers no API a Secrets Manager rotation function "
+                "could call to rotate them.",
             )
         )
     found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
@@ -59,13 +71,6 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             execution_role,
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken has no resource type and requires Resource *.",
-        )
-    )
-    found.append(
-        (
-            worker.task.task_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource type; a condition limits it to the bridge's namespace.",
         )
     )
     payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]

@@ -30,15 +30,34 @@ class GenesysBridgeStack(Stack):
             watched=Watched(
                 events_table=self.store.events,
                 dead_letters=self.tokens.dead_letters,
+                minter=self.tokens.minter,
                 api=self.tokens.api,
                 cluster=self.worker.cluster,
                 service=self.worker.service,
             ),
         )
-        CfnOutput(self, "VendApiUrl", value=self.tokens.stage.url)
-        CfnOutput(self, "EventsTable", value=self.store.events.table_name)
-        CfnOutput(self, "CoverageTable", value=self.store.coverage.table_name)
-        CfnOutput(self, "PayloadBucket", value=self.store.payloads.bucket_name)
-        for org, secret in self.tokens.credentials_secrets.items():
-            CfnOutput(self, f"CredentialsSecret{org.title().replace('-', '')}", value=secret.secret_name)
+        # every name the Deploy steps use, so nobody has to look one up in the console
+        outputs = {
+            "VendApiUrl": self.tokens.stage.url,
+            "EventsTable": self.store.events.table_name,
+            "CoverageTable": self.store.coverage.table_name,
+            "PayloadBucket": self.store.payloads.bucket_name,
+            "MinterFunction": self.tokens.minter.function_name,
+            "AlarmTopic": self.monitoring.topic.topic_arn,
+            "Cluster": self.worker.cluster.cluster_name,
+            "WorkerService": self.worker.service.service_name,
+        }
+        for kind, secrets in (
+            ("CredentialsSecret", self.tokens.credentials_secrets),
+            ("TokenSecret", self.tokens.token_secrets),
+            ("SamlSecret", self.tokens.saml_secrets),
+        ):
+            for org, secret in secrets.items():
+                outputs[f"{kind}{_camel(org)}"] = secret.secret_name
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
         acknowledge(self)
+
+
+def _camel(org: str) -> str:
+    return "".join(part.title() for part in org.split("-"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -17,7 +17,13 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
+BATCH_GET = 100  # BatchGetItem's limit per request
+
+
 class EventQueries:
+    """By key from the table; by topic, entity or window from the indexes, which carry the listing attributes only
+    (``pk``, ``kind``, ``topic``, ``channel_id``, ``received_ms`` and the index key). ``full`` reads whole items."""
+
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._dynamodb = dynamodb
         self._table = table
@@ -37,6 +43,30 @@ class EventQueries:
         """Every item received in [t1, t2] across all topics (audit export), hour bucket by hour bucket."""
         for bucket in hour_buckets(t1, t2):
             yield from self._index("by_time", "time_bucket", bucket, t1, t2)
+
+    def full(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The whole items (envelope included) for index results, in their order, 100 keys per BatchGetItem."""
+        batch: list[dict[str, Any]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == BATCH_GET:
+                yield from self._batch_get(batch)
+                batch = []
+        if batch:
+            yield from self._batch_get(batch)
+
+    def _batch_get(self, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted: dict[str, Any] = {
+            self._table: {"Keys": [{"pk": {"S": i["pk"]}} for i in listed], "ConsistentRead": True}
+        }
+        found: dict[str, dict[str, Any]] = {}
+        while wanted:
+            answer = self._dynamodb.batch_get_item(RequestItems=wanted)
+            for item in answer.get("Responses", {}).get(self._table, []):
+                whole = plain(item)
+                found[whole["pk"]] = whole
+            wanted = answer.get("UnprocessedKeys") or {}  # throttled keys come back: ask again
+        return [found[i["pk"]] for i in listed if i["pk"] in found]
 
     def _index(self, index: str, attribute: str, value: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("query").paginate(

@@ -6,6 +6,7 @@ Works against AWS with the normal credential chain and against the local stack (
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -49,13 +50,14 @@ def _iso(ms: Any) -> str:
     return iso_ms(int(ms) / 1000)
 
 
-def write_events(items: Iterable[dict[str, Any]], fmt: str, out: TextIO, store: EventStore, limit: int | None) -> int:
+def write_events(
+    items: Iterable[dict[str, Any]], fmt: str, out: TextIO, store: EventStore, queries: EventQueries, limit: int | None
+) -> int:
     count = 0
     if fmt == "table":
         out.write(f"{'received (UTC)':<25} {'topic':<55} {'channel':<30} key\n")
-    for item in items:
-        if limit is not None and count >= limit:
-            break
+    listed = itertools.islice(items, limit)
+    for item in listed if fmt == "table" else queries.full(listed):  # the index lists; the table holds envelopes
         count += 1
         if fmt == "table":
             out.write(f"{_iso(item['received_ms']):<25} {item['topic']:<55} {item['channel_id']:<30} {item['pk']}\n")
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         if args.command == "events":
             store = EventStore(dynamodb, s3_client(), args.events_table, "")
-            count = write_events(_events(args, queries), args.format, out, store, args.limit)
+            count = write_events(_events(args, queries), args.format, out, store, queries, args.limit)
             print(f"{count} item(s)", file=sys.stderr)
             return 0
         if args.command == "coverage":

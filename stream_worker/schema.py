@@ -7,12 +7,22 @@ from dataclasses import dataclass
 TIME_SPREAD = 16  # write-spread partitions per hour in the time-window index
 
 
+# what an index item carries besides the keys: enough to list events (the CLI's table) and to verify them; the
+# envelope itself is read from the base table by key. ALL would store every envelope four times.
+LISTING = ("kind", "topic", "channel_id")
+
+
 @dataclass(frozen=True, slots=True)
 class Index:
     name: str
     partition_key: str
     sort_key: str
     sort_type: str = "N"
+    carries: tuple[str, ...] = LISTING
+
+    def non_key_attributes(self, table_keys: tuple[str, ...]) -> list[str]:
+        keys = {*table_keys, self.partition_key, self.sort_key}
+        return [a for a in self.carries if a not in keys]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +31,10 @@ class TableLayout:
     sort_key: str | None
     indexes: tuple[Index, ...]
     ttl_attribute: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.partition_key, self.sort_key) if self.sort_key else (self.partition_key,)
 
     def attribute_types(self) -> dict[str, str]:
         types = {self.partition_key: "S"}
@@ -65,7 +79,7 @@ def create_table_kwargs(name: str, layout: TableLayout) -> dict[str, object]:
                     {"AttributeName": i.partition_key, "KeyType": "HASH"},
                     {"AttributeName": i.sort_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": i.non_key_attributes(layout.keys)},
             }
             for i in layout.indexes
         ]

@@ -54,6 +54,11 @@ class WorkerSettings(BaseModel):
         return self
 
     @property
+    def token_poll_interval(self) -> float:
+        """How often a new token is looked for: near expiry, and while there is none at all."""
+        return min(5.0, self.token_rotation_lead / 4)
+
+    @property
     def required_token_life(self) -> float:
         return self.min_token_life if self.min_token_life is not None else 2 * self.token_rotation_lead
 

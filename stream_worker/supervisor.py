@@ -21,6 +21,7 @@ from stream_worker.metrics import WorkerMetrics
 from stream_worker.session import FrameSink, SessionOpenError, SessionTimings, SocketSession
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard
+from stream_worker.token_wait import TokenWait
 
 log = logging.getLogger(__name__)
 # what opening a socket can fail with, to be retried: Genesys REST, confirmation, the connection itself
@@ -57,6 +58,7 @@ class ShardSupervisor:
         connect: Connect,
         sink: FrameSink,
         budget: ChannelBudget,
+        token_wait: TokenWait,
         ledger: LedgerRecorder,
         metrics: WorkerMetrics,
         stopping: asyncio.Event,
@@ -70,6 +72,7 @@ class ShardSupervisor:
         self._connect = connect
         self._sink = sink
         self._budget = budget
+        self._token_wait = token_wait
         self._ledger = ledger
         self._metrics = metrics
         self._stopping = stopping
@@ -167,6 +170,12 @@ class ShardSupervisor:
                 session, error = await self._try_open(slot)
             if session is not None:
                 return session
+            if isinstance(error, TokenUnavailableError):
+                # not a failure to back off from: look again at the reader's pace, and say so once a minute
+                self._token_wait.no_token(str(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._settings.token_poll_interval)
+                continue
             delay = backoff.next_delay(error)
             log.warning(
                 "could not open a socket; retrying",
@@ -188,6 +197,7 @@ class ShardSupervisor:
             )
         except TokenUnavailableError as exc:  # never put a token without enough life into a new channel
             return None, exc
+        self._token_wait.token_ready()
         # prefer a token no other live socket of this shard uses: one token's death then never closes both
         in_use = {s.token.access_token for s in self.sessions if s.live}
         token = next((t for t in tokens if t.access_token not in in_use), tokens[0])

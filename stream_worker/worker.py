@@ -24,6 +24,7 @@ from stream_worker.metrics import WorkerMetrics
 from stream_worker.settings import OrgTopics, WorkerSettings
 from stream_worker.sharding import plan_shards
 from stream_worker.supervisor import ChannelBudget, ShardSupervisor
+from stream_worker.token_wait import TokenWait
 from stream_worker.writer import EventWriter
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,15 @@ class Worker:
                 o.token_secret,
                 max_age=60,
                 early_reread=settings.token_rotation_lead,
-                reread_interval=min(5.0, settings.token_rotation_lead / 4),
+                reread_interval=settings.token_poll_interval,
                 clock=clock,
             )
             for o in settings.orgs
         }
         budgets = {o.name: ChannelBudget(settings.channel_budget) for o in settings.orgs}
+        self.token_waits = {
+            o.name: TokenWait(o.name, o.token_secret, poll_interval=settings.token_poll_interval) for o in settings.orgs
+        }
         self.supervisors = [
             ShardSupervisor(
                 shard,
@@ -85,6 +89,7 @@ class Worker:
                 ),
                 sink=self.writer,
                 budget=budgets[shard.org.name],
+                token_wait=self.token_waits[shard.org.name],
                 ledger=self.ledger,
                 metrics=self.metrics,
                 stopping=self.stopping,
@@ -109,7 +114,12 @@ class Worker:
 
     def health(self) -> HealthState:
         now = self._clock()
-        return HealthState(ts=now, live=self.live_sockets(), writes_failing_for=round(self.writer.failing_for(now), 1))
+        return HealthState(
+            ts=now,
+            live=self.live_sockets(),
+            writes_failing_for=round(self.writer.failing_for(now), 1),
+            waiting_for_token=sorted(org for org, wait in self.token_waits.items() if wait.waiting),
+        )
 
     # ---------------------------------------------------------------- running
     def request_stop(self) -> None:
@@ -179,9 +189,11 @@ class Worker:
     def flush_metrics(self) -> None:
         now = self._clock()
         stopping = self.stopping.is_set()
+        # a shard that was never covered reports nothing: its alarm treats missing data as breaching anyway
+        covered = {s.shard.id: s.live_count() for s in self.supervisors if s.first_covered_at is not None}
         self.metrics.flush(
             queue_depth=self.writer.queue.qsize(),
-            live_sockets=None if stopping else self.live_sockets(),
+            live_sockets=None if stopping else covered,
             uncovered_totals={s.shard.id: s.uncovered_total(now) for s in self.supervisors},
         )
 

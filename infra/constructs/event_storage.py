@@ -37,7 +37,8 @@ def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: 
             index_name=index.name,
             partition_key=dynamodb.Attribute(name=index.partition_key, type=_TYPES[types[index.partition_key]]),
             sort_key=dynamodb.Attribute(name=index.sort_key, type=_TYPES[index.sort_type]),
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=index.non_key_attributes(layout.keys),
         )
     return table
 
@@ -72,6 +73,14 @@ class EventStorage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
+            # an envelope is written once under its event key; a noncurrent version is only ever a rewrite of the same
+            # bytes, so old versions can go, and an interrupted upload never lingers
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="payloads/",
             removal_policy=RemovalPolicy.RETAIN,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -29,6 +30,7 @@ NOT_BREACHING = cw.TreatMissingData.NOT_BREACHING
 class Watched:
     events_table: dynamodb.ITable
     dead_letters: sqs.IQueue
+    minter: lambda_.IFunction
     api: apigwv2.HttpApi
     cluster: ecs.ICluster
     service: ecs.FargateService
@@ -43,6 +45,23 @@ class Monitoring(Construct):
         self.topic = sns.Topic(
             self, "Alarms", display_name="Genesys notification bridge alarms", master_key=key, enforce_ssl=True
         )
+        # enforce_ssl writes a topic policy, which replaces SNS's default one: without this statement nothing may
+        # publish, and no alarm ever reaches a person. Only this account's alarms may publish.
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
         self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: dict[str, cw.Alarm] = {}
         period = Duration.minutes(config.mint_schedule_minutes)
@@ -56,6 +75,8 @@ class Monitoring(Construct):
                 cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                 BREACHING,
                 f"Org {org.name}: the cached token has less life than the worker needs for a new channel",
+                evaluation_periods=3,
+                datapoints_to_alarm=2,  # one late scheduler run is not a page
             )
             failed = self._metric("TokenMintFailed", {**MINTER, "org": org.name}, "Sum", period)
             self._alarm(
@@ -108,7 +129,15 @@ class Monitoring(Construct):
             0,
             cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             NOT_BREACHING,
-            "The scheduler could not invoke the minter",
+            "The scheduler could not invoke the minter, or an invocation failed after its retries",
+        )
+        self._alarm(
+            "MinterErrors",
+            watched.minter.metric_errors(period=period, statistic="Sum"),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The minter function itself failed (crash, timeout, bad configuration): tokens are not being refreshed",
         )
         self._alarm(
             "Vend5xx",
@@ -154,6 +183,7 @@ class Monitoring(Construct):
         missing: cw.TreatMissingData,
         description: str,
         evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
     ) -> None:
         alarm = cw.Alarm(
             self,
@@ -162,6 +192,7 @@ class Monitoring(Construct):
             threshold=threshold,
             comparison_operator=comparison,
             evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
             treat_missing_data=missing,
             alarm_description=description,
         )

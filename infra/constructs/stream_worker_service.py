@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -11,11 +11,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.bundling import ROOT
+from infra.bundling import PYTHON_VERSION, ROOT
 from infra.config import BridgeConfig
 from infra.constructs.event_storage import EventStorage
 from infra.retention import retention
 from stream_worker.settings import worker_environment
+
+
+HEALTH_INTERVAL, HEALTH_RETRIES = 15, 3  # a stuck loop is replaced after about 45 s
 
 
 class StreamWorkerService(Construct):
@@ -69,6 +72,8 @@ class StreamWorkerService(Construct):
                 str(ROOT),
                 file="stream_worker/Dockerfile",
                 platform=ecr_assets.Platform.LINUX_ARM64,
+                build_args={"PYTHON_VERSION": PYTHON_VERSION},
+                exclude=[".venv", "cdk.out", "node_modules", ".git", ".demo", ".bench", "**/__pycache__"],
             ),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
             environment={
@@ -81,11 +86,13 @@ class StreamWorkerService(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
                 "POWERTOOLS_SERVICE_NAME": "stream-worker",
             },
+            # healthy = the process and its event loop are alive; Genesys and DynamoDB trouble has its own alarms,
+            # because a restart fixes neither and would drop the events the task holds in memory
             health_check=ecs.HealthCheck(
                 command=["CMD", "python", "-m", "stream_worker.health"],
-                interval=Duration.seconds(15),
+                interval=Duration.seconds(HEALTH_INTERVAL),
                 timeout=Duration.seconds(5),
-                retries=3,
+                retries=HEALTH_RETRIES,
                 start_period=Duration.seconds(60),
             ),
             stop_timeout=Duration.seconds(120),
@@ -96,8 +103,9 @@ class StreamWorkerService(Construct):
             cluster=self.cluster,
             task_definition=self.task,
             desired_count=config.worker_replicas,
-            min_healthy_percent=100,  # a deploy starts the new task before stopping the old: no gap
-            max_healthy_percent=200,
+            # coverage never drops to zero and the channel budget holds: see BridgeConfig.deployment
+            min_healthy_percent=config.deployment.min_healthy_percent,
+            max_healthy_percent=config.deployment.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             assign_public_ip=True,
             security_groups=[self.security_group],
@@ -115,16 +123,17 @@ class StreamWorkerService(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[store.payloads.arn_for_objects("envelopes/*")])
         )
+        # the key only through DynamoDB and S3 in this region: never directly (metrics go out as EMF log lines,
+        # so there is no cloudwatch:PutMetricData either)
+        region = Stack.of(self).region
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[store.key.key_arn],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],  # PutMetricData has no resource type; the namespace condition scopes it
-                conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": [f"dynamodb.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]
+                    }
+                },
             )
         )

@@ -11,6 +11,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
@@ -20,11 +21,27 @@ from constructs import Construct
 
 from genesys.oauth import CREDENTIALS_PLACEHOLDER
 from genesys.token_secret import credentials_secret_name, saml_client_secret_name
-from infra.bundling import lambda_code
+from infra.bundling import lambda_code, lambda_runtime
 from infra.config import BridgeConfig
 from infra.retention import retention
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME = lambda_runtime()
+# HTTP API access-log variables only ($context.resourcePath and the like belong to REST APIs and fail the stage)
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "sub": "$context.authorizer.claims.sub",
+}
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
@@ -38,17 +55,7 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.json_with_standard_fields(
-            caller=False,
-            http_method=True,
-            ip=True,
-            protocol=True,
-            request_time=True,
-            resource_path=True,
-            response_length=True,
-            status=True,
-            user=True,
-        )
+        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
 
 
 def _placeholder_secret(
@@ -150,6 +157,12 @@ class TokenService(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+        )
+        # the scheduler invokes asynchronously: an invocation that fails after Lambda's own retries lands here too
+        self.minter.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.dead_letters),
+            retry_attempts=1,
+            max_event_age=Duration.minutes(max(1, config.mint_schedule_minutes)),
         )
         self.schedule = scheduler.Schedule(
             self,

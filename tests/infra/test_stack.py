@@ -16,6 +16,7 @@ import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
 from app import build
+from infra.bundling import PYTHON_VERSION
 from infra.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,8 @@ BRIDGE: dict[str, Any] = {
 
 
 def synth(bridge: dict[str, Any], tmp_path: Path) -> tuple[cdk.Stack, Template, Path]:
-    app = cdk.App(context={**CONTEXT, "bridge": bridge, "aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
+    context = {**CONTEXT, "bridge": bridge, "allow_example": "true", "aws:cdk:bundling-stacks": []}
+    app = cdk.App(context=context, outdir=str(tmp_path))
     stack = build(app)
     app.synth()  # runs the cdk-nag validation plugin: any unacknowledged finding fails here
     return stack, Template.from_stack(stack), tmp_path / f"{stack.stack_name}.template.json"
@@ -142,7 +144,7 @@ def test_mint_function_is_current_arm64_single_and_logged(template):
         "AWS::Lambda::Function",
         {
             "Handler": "functions.mint_token.handler.handler",
-            "Runtime": "python3.14",
+            "Runtime": f"python{PYTHON_VERSION}",
             "Architectures": ["arm64"],
             "ReservedConcurrentExecutions": 1,
             "TracingConfig": {"Mode": "Active"},
@@ -192,15 +194,16 @@ def test_vend_api_uses_the_idp_jwt_authorizer_throttling_and_access_logs(templat
     assert all(r["AuthorizationType"] == "JWT" for r in routes.values())
 
 
-def test_worker_service_overlaps_deploys_and_rolls_back(template):
+def test_worker_service_replaces_half_at_a_time_and_rolls_back(template):
+    """Given two replicas, a deploy never runs more than two tasks (the channel budget) and never fewer than one."""
     template.has_resource_properties(
         "AWS::ECS::Service",
         {
             "DesiredCount": 2,
             "LaunchType": "FARGATE",
             "DeploymentConfiguration": {
-                "MinimumHealthyPercent": 100,
-                "MaximumPercent": 200,
+                "MinimumHealthyPercent": 50,
+                "MaximumPercent": 100,
                 "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
             },
         },
@@ -308,7 +311,20 @@ def test_synthesized_template_passes_cfn_lint(synthesized):
             {"orgs": [{"name": "x", "region": "mypurecloud.xx", "topics": ["v2.users.a.presence"]}]},
             "unknown Genesys region",
         ),
-        ({"worker_replicas": 2, "channel_budget": 12}, "over Genesys' 20 channels"),
+        (
+            {
+                "worker_replicas": 2,
+                "channel_budget": 12,
+                "orgs": [
+                    {
+                        "name": "wide",
+                        "region": "mypurecloud.ie",
+                        "templates": [{"template": "v2.users.{id}.presence", "ids": [str(i) for i in range(3500)]}],
+                    }
+                ],
+            },
+            "2 task.s. during a deploy x 4 shard.s. x .2 sockets . 1 rotating. = 24 channels, over Genesys' 20",
+        ),
         ({"alarm_email": "not-an-email"}, "bridge.alarm_email"),
         ({"access_policy": {"rules": []}}, "ACCESS_POLICY is invalid"),
         ({"idp": {"issuer": "http://insecure", "audience": ["a"]}}, "bridge.idp.issuer"),
@@ -329,7 +345,7 @@ def test_synthesized_template_passes_cfn_lint(synthesized):
 def test_bad_configuration_is_a_clear_error_at_synth(change, message):
     bridge = copy.deepcopy(BRIDGE) | change
     with pytest.raises(ConfigError, match=message):
-        load_config({"bridge": bridge})
+        load_config({"bridge": bridge}, allow_example=True)
 
 
 def test_missing_configuration_names_the_context_key():
@@ -343,7 +359,17 @@ def test_cdk_cli_synth_needs_no_aws_account_and_no_docker(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"DOCKER_HOST": "unix:///nonexistent.sock", "CDK_DISABLE_VERSION_CHECK": "1"})
     result = subprocess.run(
-        ["npx", "--yes", "aws-cdk@2", "synth", "--quiet", "--output", str(tmp_path / "out")],
+        [
+            "npx",
+            "--yes",
+            "aws-cdk@2",
+            "synth",
+            "--quiet",
+            "-c",
+            "allow_example=true",
+            "--output",
+            str(tmp_path / "out"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

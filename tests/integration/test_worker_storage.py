@@ -86,7 +86,7 @@ async def test_an_envelope_too_large_for_an_item_is_still_stored(aws, make_emula
     await eventually(lambda: bridge.worker.metrics.totals["EventsStored"] == 2, 10, "both stored")
     await finish(bridge)
     queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
-    stored = list(queries.by_topic(TOPICS[0], time.time() - 60, time.time() + 60))
+    stored = list(queries.full(queries.by_topic(TOPICS[0], time.time() - 60, time.time() + 60)))
     assert {("envelope_gz" in i, "envelope_s3" in i) for i in stored} == {(True, False), (False, True)}
     truth = {envelope_key(e.envelope): e.text for e in bridge.emulator.events()}
     store = EventStore(
@@ -108,8 +108,11 @@ async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tm
     assert by_topic == {envelope_key(e.envelope) for e in truth if e.topic == "v2.users.alice.presence"}
     by_queue = {i["pk"] for i in queries.by_entity("queue", "support", t1, t2)}
     assert by_queue == {envelope_key(e.envelope) for e in truth if e.topic == "v2.routing.queues.support.conversations"}
-    by_conversation = list(queries.by_entity("conversation", "c1", t1, t2))
-    assert by_conversation and all(i["conversation_id"] == "c1" for i in by_conversation)
+    listed = list(queries.by_entity("conversation", "c1", t1, t2))
+    assert listed and set(listed[0]) == {"pk", "kind", "topic", "channel_id", "entity", "received_ms"}
+    by_conversation = list(queries.full(listed))
+    assert [i["pk"] for i in by_conversation] == [i["pk"] for i in listed]
+    assert all(i["conversation_id"] == "c1" and "envelope" in i for i in by_conversation)
     one = truth[0]
     item = queries.by_key(envelope_key(one.envelope))
     assert item is not None and item["envelope"] == one.text and item["topic"] == one.topic

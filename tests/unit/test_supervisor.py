@@ -13,6 +13,7 @@ from local_stack.waiting import eventually
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.supervisor import ChannelBudget, ShardSupervisor
+from stream_worker.token_wait import TokenWait
 from tests.support.fakes import (
     HEARTBEAT,
     FakeGenesys,
@@ -48,6 +49,7 @@ class Harness:
             connect=self.genesys.connect,  # type: ignore[arg-type]
             sink=RecordingSink(),
             budget=self.budget,
+            token_wait=TokenWait("o", "o/token", poll_interval=0.01),
             ledger=self.ledger,
             metrics=self.metrics,
             stopping=self.stopping,
