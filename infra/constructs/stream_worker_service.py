@@ -17,7 +17,6 @@ from infra.constructs.event_storage import EventStorage
 from infra.retention import retention
 from stream_worker.settings import worker_environment
 
-
 HEALTH_INTERVAL, HEALTH_RETRIES = 15, 3  # a stuck loop is replaced after about 45 s
 
 
