@@ -11,55 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from app import build
 from infra.bundling import PYTHON_VERSION
 from infra.config import ConfigError, load_config
-
-ROOT = Path(__file__).resolve().parents[2]
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-BRIDGE: dict[str, Any] = {
-    **CONTEXT["bridge"],
-    "orgs": [
-        {
-            "name": "acme",
-            "region": "mypurecloud.ie",
-            "templates": [{"template": "v2.users.{id}.presence", "ids": [f"u{i}" for i in range(1500)]}],
-            "saml": {"org_name": "acme-org"},
-        },
-        {
-            "name": "beta",
-            "region": "usw2.pure.cloud",
-            "topics": ["v2.routing.queues.q1.conversations"],
-            "credentials_secret_name": "existing/beta",
-        },
-    ],
-    "worker_replicas": 2,
-    "alarm_email": "oncall@example.com",
-}
-
-
-def synth(bridge: dict[str, Any], tmp_path: Path) -> tuple[cdk.Stack, Template, Path]:
-    context = {**CONTEXT, "bridge": bridge, "allow_example": "true", "aws:cdk:bundling-stacks": []}
-    app = cdk.App(context=context, outdir=str(tmp_path))
-    stack = build(app)
-    app.synth()  # runs the cdk-nag validation plugin: any unacknowledged finding fails here
-    return stack, Template.from_stack(stack), tmp_path / f"{stack.stack_name}.template.json"
-
-
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory):
-    return synth(BRIDGE, tmp_path_factory.mktemp("cdk"))
-
-
-@pytest.fixture(scope="module")
-def template(synthesized) -> Template:
-    return synthesized[1]
+from tests.infra.conftest import BRIDGE, ROOT, synth
 
 
 def test_events_table_is_on_demand_recoverable_protected_encrypted_and_retained(template):
@@ -385,3 +342,6 @@ def test_cdk_cli_synth_needs_no_aws_account_and_no_docker(tmp_path):
     assert bundles, "the Lambda bundle holds the functions package"
     assert any((b / "pydantic_core").exists() for b in bundles)
     assert any(p.name.endswith("aarch64-linux-gnu.so") for b in bundles for p in (b / "pydantic_core").glob("*.so"))
+    # boto3 and botocore come from the pinned set, not the runtime; no compiled leftovers of the synth machine
+    assert all((b / "boto3").is_dir() and (b / "botocore").is_dir() for b in bundles)
+    assert not [p for b in bundles for p in b.rglob("*.pyc")]

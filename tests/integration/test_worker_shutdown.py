@@ -18,6 +18,7 @@ from local_stack.resources import StackNames, create_resources, org_config, work
 from local_stack.waiting import eventually_sync
 from stream_worker.queries import EventQueries
 from stream_worker.verify import verify
+from tests.conftest import emf_metrics
 from tests.integration.test_worker_storage import hostile_frames
 from tests.support.bridge import FAST_EMULATOR, MINTER_POLICY, TOPICS, WORKER_DEFAULTS, table_items
 
@@ -79,6 +80,11 @@ def test_sigterm_in_the_middle_of_a_burst_flushes_everything_and_exits_0(aws, ma
     assert result.published == 1500
     assert result.ok, result
     assert '"stream worker stopped"' in output
+    # And the shutdown pages nobody: no LiveSockets=0 and no uncovered second, though every socket was closed
+    metrics = emf_metrics(output)
+    assert [m for m in metrics if m["name"] == "LiveSockets" and m["value"] < 1] == []
+    assert sum(m["value"] for m in metrics if m["name"] == "UncoveredSeconds") == 0
+    assert sum(m["value"] for m in metrics if m["name"] == "EventsStored") >= 1500
 
 
 def test_frames_the_store_refuses_never_stop_a_sigterm_drain(aws, make_emulator, tmp_path):
