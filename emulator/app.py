@@ -29,6 +29,7 @@ from genesys.topics import TOPIC_TEMPLATES
 
 log = logging.getLogger("emulator")
 Dropper = Callable[[Any], bool]
+Pauser = Callable[[Any, float], bool]
 CHANNELS = "/api/v2/notifications/channels"
 
 
@@ -119,7 +120,10 @@ def _token(request: Request) -> Token:
 async def create_channel(request: Request) -> Response:
     state: GenesysState = request.app.state.genesys
     ws_base = f"ws://{request.url.netloc}"
-    return JSONResponse(state.create_channel(_token(request), ws_base).as_json())
+    try:
+        return JSONResponse(state.create_channel(_token(request), ws_base).as_json())
+    except Rejection as rejection:
+        return _error(rejection.status, rejection.code, rejection.message, rejection.headers)
 
 
 async def list_channels(request: Request) -> Response:
@@ -204,9 +208,13 @@ async def faults(request: Request) -> Response:
         return _error(400, "bad.request", str(exc))
 
 
-async def _writer(ws: WebSocket, conn: SocketConn, state: GenesysState, dropper: Dropper) -> None:
+async def _writer(ws: WebSocket, conn: SocketConn, state: GenesysState, dropper: Dropper, pauser: Pauser) -> None:
     while True:
         item = await conn.outbox.get()
+        if item.half_open is not None:
+            if not pauser(ws.scope.get("client"), item.half_open):
+                log.warning("could not pause the transport; the socket is only silenced")
+            continue
         if item.drop:
             if not dropper(ws.scope.get("client")):
                 log.warning("could not abort the transport; sending a close frame instead")
@@ -250,6 +258,7 @@ def _handle_client_message(state: GenesysState, conn: SocketConn, text: str) -> 
 async def channel_socket(ws: WebSocket) -> None:
     state: GenesysState = ws.app.state.genesys
     dropper: Dropper = ws.app.state.dropper
+    pauser: Pauser = ws.app.state.pauser
     await ws.accept()
     channel = state.connectable(ws.path_params["channel_id"])
     if channel is None:
@@ -258,7 +267,7 @@ async def channel_socket(ws: WebSocket) -> None:
         return
     conn = SocketConn(channel.id, ws.scope.get("client"), state.clock())
     state.attach(channel, conn)
-    writer = asyncio.create_task(_writer(ws, conn, state, dropper))
+    writer = asyncio.create_task(_writer(ws, conn, state, dropper, pauser))
     heartbeat = asyncio.create_task(_heartbeats(conn, state))
     receiver = asyncio.create_task(_receive(ws, conn, state))
     try:
@@ -289,7 +298,7 @@ async def _ticker(state: GenesysState) -> None:
         last = now
 
 
-def build_app(state: GenesysState, dropper: Dropper) -> Starlette:
+def build_app(state: GenesysState, dropper: Dropper, pauser: Pauser) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ticker = asyncio.create_task(_ticker(state))
@@ -315,4 +324,5 @@ def build_app(state: GenesysState, dropper: Dropper) -> Starlette:
     app = Starlette(routes=routes, middleware=[Middleware(RestGate)], lifespan=lifespan)
     app.state.genesys = state
     app.state.dropper = dropper
+    app.state.pauser = pauser
     return app

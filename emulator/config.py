@@ -22,6 +22,7 @@ class EmulatorConfig:
     token_bound_sockets: bool = True
     rate_limit_per_minute: int = 300
     max_channels_per_client: int = 20
+    channel_creations_per_minute: int | None = None  # per OAuth client; None: unlimited (the real limit is unknown)
     max_topics_per_channel: int = 1000
     max_combined_topic_length: int = 200
     tick_interval: float = 0.05

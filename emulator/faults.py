@@ -44,6 +44,11 @@ class FailSpec(Spec):
     retry_after: float = Field(1, ge=0)
 
 
+class RefuseSpec(Spec):
+    seconds: float = Field(60, gt=0)
+    retry_after: float = Field(1, ge=0)
+
+
 class MalformedSpec(Spec):
     text: str = '{"topicName": "v2.users.x.presence", "eventBody": '
 
@@ -134,6 +139,19 @@ def _pause(attribute: str) -> Callable[[GenesysState, PauseSpec], int]:
     return apply
 
 
+def _half_open(state: GenesysState, spec: PauseSpec) -> int:
+    targets = state.sockets(spec.channel)
+    for conn in targets:
+        conn.half_open(spec.seconds, state.clock())
+    return len(targets)
+
+
+def _refuse_creation(state: GenesysState, spec: RefuseSpec) -> int:
+    state.creation_refused_until = state.clock() + spec.seconds
+    state.creation_retry_after = spec.retry_after
+    return 1
+
+
 def _fail_requests(state: GenesysState, spec: FailSpec) -> int:
     state.failures[spec.target] = InjectedFailures(spec.count, spec.status, spec.retry_after)
     return spec.count
@@ -166,6 +184,8 @@ FAULTS: dict[str, tuple[type[Spec], Handler]] = {
     "no_longer_subscribed": (Spec, _no_longer_subscribed),
     "pause_heartbeats": (PauseSpec, _pause("heartbeats_paused_until")),
     "stall_socket": (PauseSpec, _pause("silenced_until")),
+    "half_open_socket": (PauseSpec, _half_open),
+    "refuse_channel_creation": (RefuseSpec, _refuse_creation),
     "fail_requests": (FailSpec, _fail_requests),
     "malformed_frame": (MalformedSpec, _malformed),
     "burst": (BurstSpec, _burst),
@@ -205,4 +225,4 @@ def chaos_menu(*, pause: float, stall: float) -> list[dict[str, Any]]:
 
 
 def needs_channel(spec: dict[str, Any]) -> bool:
-    return spec["type"] not in ("burst", "fail_requests", "publish")
+    return spec["type"] not in ("burst", "fail_requests", "publish", "refuse_channel_creation")

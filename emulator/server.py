@@ -26,7 +26,7 @@ class EmulatorServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        app = build_app(self.state, self._abort_connection)
+        app = build_app(self.state, self._abort_connection, self._pause_connection)
         uv_config = uvicorn.Config(
             app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
         )
@@ -38,14 +38,29 @@ class EmulatorServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def _abort_connection(self, client_addr: Any) -> bool:
-        """Drop a TCP connection without a close frame, as a network failure would."""
+    def _transport(self, client_addr: Any) -> Any:
         for connection in list(self._server.server_state.connections):
             transport = getattr(connection, "transport", None)
             if getattr(connection, "client", None) == tuple(client_addr or ()) and transport is not None:
-                transport.abort()
-                return True
-        return False
+                return transport
+        return None
+
+    def _abort_connection(self, client_addr: Any) -> bool:
+        """Drop a TCP connection without a close frame, as a network failure would."""
+        transport = self._transport(client_addr)
+        if transport is None:
+            return False
+        transport.abort()
+        return True
+
+    def _pause_connection(self, client_addr: Any, seconds: float) -> bool:
+        """Stop reading a TCP connection for a while (half-open): the peer's pings and closes go unanswered."""
+        transport = self._transport(client_addr)
+        if transport is None or self._loop is None:
+            return False
+        transport.pause_reading()
+        self._loop.call_later(seconds, lambda: transport.is_closing() or transport.resume_reading())
+        return True
 
     # ---------------------------------------------------------------- running
     async def serve(self) -> None:

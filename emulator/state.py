@@ -76,6 +76,7 @@ class Outbound:
     event: PublishedEvent | None = None
     close: tuple[int, str] | None = None
     drop: bool = False
+    half_open: float | None = None  # seconds to stop reading the TCP connection: not even protocol pings answered
 
 
 @dataclass(eq=False)
@@ -102,6 +103,13 @@ class SocketConn:
         if not self.finished:
             self.finished = True
             self.outbox.put_nowait(Outbound(drop=True))
+
+    def half_open(self, seconds: float, now: float) -> None:
+        """The socket stays open and answers nothing: no frames, no pongs, no protocol pings."""
+        if not self.finished:
+            self.silenced_until = max(self.silenced_until, now + seconds)
+            self.heartbeats_paused_until = max(self.heartbeats_paused_until, now + seconds)
+            self.outbox.put_nowait(Outbound(half_open=seconds))
 
 
 @dataclass
@@ -156,6 +164,10 @@ class GenesysState:
         self.failures: dict[str, InjectedFailures] = {}
         self.factory = EventFactory(config.seed)
         self._channel_counter = 0
+        self._creations: dict[str, deque[float]] = {}
+        self.evictions: list[dict[str, Any]] = []  # ground truth: which channels Genesys removed to make room
+        self.creation_refused_until = 0.0
+        self.creation_retry_after = 1.0
         self._event_credit = 0.0
 
     # ---------------------------------------------------------------- OAuth
@@ -190,13 +202,35 @@ class GenesysState:
         return token
 
     # ---------------------------------------------------------------- channels
+    def _creation_allowed(self, client_id: str) -> None:
+        now = self.clock()
+        if now < self.creation_refused_until:
+            retry = str(max(1, int(self.creation_retry_after)))
+            raise Rejection(429, "too.many.requests", "Channel creation rate exceeded", {"Retry-After": retry})
+        limit = self.config.channel_creations_per_minute
+        if limit is None:
+            return
+        made = self._creations.setdefault(client_id, deque())
+        while made and made[0] <= now - 60:
+            made.popleft()
+        if len(made) >= limit:
+            retry = str(max(1, int(made[0] + 60 - now) + 1))
+            raise Rejection(429, "too.many.requests", "Channel creation rate exceeded", {"Retry-After": retry})
+        made.append(now)
+
     def create_channel(self, token: Token, ws_base: str) -> ChannelState:
+        self._creation_allowed(token.client_id)
+        evicted: list[dict[str, Any]] = []
         owned = sorted(
             (c for c in self.channels.values() if c.client_id == token.client_id),
             key=lambda c: (c.socket is not None, c.last_used),
         )
         while len(owned) >= self.config.max_channels_per_client:
-            self.remove_channel(owned.pop(0).id, reason="channel evicted")
+            victim = owned.pop(0)
+            evicted.append(
+                {"channel": victim.id, "client_id": victim.client_id, "connected": victim.socket is not None}
+            )
+            self.remove_channel(victim.id, reason="channel evicted")
         now = self.clock()
         channel_id = f"streaming-{self._channel_counter % 10}-{_random_id(26)}"
         self._channel_counter += 1
@@ -210,6 +244,7 @@ class GenesysState:
             connect_uri=f"{ws_base}/channels/{channel_id}",
         )
         self.channels[channel_id] = channel
+        self.evictions.extend({**e, "for_channel": channel_id, "at": now} for e in evicted)
         return channel
 
     def owned_channel(self, token: Token, channel_id: str) -> ChannelState:
@@ -382,5 +417,6 @@ class GenesysState:
                 for c in self.channels.values()
             ],
             "sockets": len(self.sockets()),
+            "evictions": list(self.evictions),
             "events_published": len(self.events),
         }

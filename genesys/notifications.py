@@ -30,6 +30,11 @@ class NotificationsApi:
     def create_channel(self) -> Channel:
         return Channel.from_api(self._json("POST", "/channels", "create channel"))
 
+    def client_channel_count(self) -> int:
+        """How many channels the OAuth client has (every application's and token's): the eviction limit counts them."""
+        body = self._json("GET", "/channels", "list channels", params={"includechannels": "oauthclient"})
+        return len(body.get("entities", []))
+
     def replace_subscriptions(
         self, channel_id: str, topics: Iterable[str], *, ignore_errors: bool = True
     ) -> list[ChannelTopic]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -53,6 +54,7 @@ class TokenReader:
         self._retry_after = unavailable_retry_after
         self._clock = clock
         self._last_forced = float("-inf")
+        self._last_fresh = float("-inf")
         self._parsed: dict[str, tuple[str, TokenSecret]] = {}
         self._rejected: set[str] = set()
 
@@ -98,6 +100,30 @@ class TokenReader:
             and previous.remaining(self._clock()) >= min_remaining
         )
         return [current, previous] if usable and previous is not None else [current]
+
+    def held(self, min_remaining: float) -> list[TokenSecret]:
+        """The tokens already in memory with ``min_remaining`` left and never refused, current first: no I/O."""
+        now = self._clock()
+        found = [self._parsed[stage][1] for stage in ("AWSCURRENT", "AWSPREVIOUS") if stage in self._parsed]
+        usable = [t for t in found if t.access_token not in self._rejected and t.remaining(now) >= min_remaining]
+        return list({t.access_token: t for t in usable}.values())
+
+    def keep_fresh(self, min_remaining: float, *, force_every: float) -> None:
+        """Refresh what ``held`` serves, off the critical path: current (read at least every ``force_every`` seconds,
+        and early near expiry), and the previous stage whenever the current token changed. Failures leave the
+        tokens in memory as they are."""
+        before = self._parsed.get("AWSCURRENT")
+        now = self._clock()
+        try:
+            if now - self._last_fresh >= force_every:
+                self._last_fresh = now
+                self._read(force=True)
+            current = self.current(min_remaining)
+        except TokenUnavailableError:
+            return
+        if before is None or before[1].access_token != current.access_token or "AWSPREVIOUS" not in self._parsed:
+            with contextlib.suppress(TokenUnavailableError):  # no previous version yet
+                self._read(force=True, stage="AWSPREVIOUS")
 
     def reject(self, token: TokenSecret) -> None:
         """Genesys refused this token (revoked, or expired early): never offer it again."""

@@ -14,6 +14,7 @@ from functions.orgs import OrgConfig
 from functions.secrets_store import SecretsStore
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
+from genesys.observability import quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 
 
@@ -27,6 +28,7 @@ class MinterLoop:
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
+        quiet_sdk_loggers()  # as the Lambda handler does at import: botocore at DEBUG would log the token it writes
         http = new_http_client()
 
         def grant(org: OrgConfig, credentials: ClientCredentials) -> AccessToken:

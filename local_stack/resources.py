@@ -10,6 +10,7 @@ import boto3
 
 from emulator.config import DEFAULT_CLIENT
 from functions.orgs import OrgConfig
+from genesys.observability import quiet_sdk_loggers
 from genesys.token_secret import credentials_secret_name, token_secret_name
 from stream_worker.schema import COVERAGE, EVENTS, create_table_kwargs
 from stream_worker.settings import worker_environment
@@ -35,6 +36,7 @@ def create_resources(
     names: StackNames, client_id: str = DEFAULT_CLIENT[0], client_secret: str = DEFAULT_CLIENT[1]
 ) -> None:
     """Tables, bucket and secrets in whatever AWS endpoint boto3 is pointed at (AWS_ENDPOINT_URL)."""
+    quiet_sdk_loggers()  # botocore at DEBUG would log the client secret this writes
     dynamodb = boto3.client("dynamodb")
     for table, layout in ((names.events_table, EVENTS), (names.coverage_table, COVERAGE)):
         dynamodb.create_table(**create_table_kwargs(table, layout))  # type: ignore[arg-type]

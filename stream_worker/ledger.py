@@ -57,19 +57,24 @@ class SessionRecord:
     shard: str
     channel_id: str
     start: float
-    alive_until: float
+    alive_until: float  # the last moment the socket was known alive
     worker_id: str
     open: bool = True
     end_reason: str = ""
-    dirty: bool = True
+    written: tuple[float, bool] | None = None  # (end, open) as last written
 
-    def item(self) -> dict[str, Any]:
+    def claim(self, durable_until: float) -> tuple[float, bool]:
+        """What may be written now: never past the receive time of an event not yet stored."""
+        end = max(self.start, min(self.alive_until, durable_until))
+        return end, self.open or end < self.alive_until
+
+    def item(self, end: float, is_open: bool) -> dict[str, Any]:
         return {
             "shard": {"S": self.shard},
             "session": {"S": session_sort_key(self.start, self.channel_id)},
             "start_ms": {"N": str(int(self.start * 1000))},
-            "end_ms": {"N": str(int(self.alive_until * 1000))},
-            "open": {"BOOL": self.open},
+            "end_ms": {"N": str(int(end * 1000))},
+            "open": {"BOOL": is_open},
             "channel_id": {"S": self.channel_id},
             "worker": {"S": self.worker_id},
             "end_reason": {"S": self.end_reason},
@@ -84,46 +89,49 @@ class SessionWrites(Protocol):
 
 @dataclass
 class LedgerRecorder:
-    """Keeps session records in memory and writes the changed ones (idempotent full puts) off the event loop."""
+    """Session records in memory, written (idempotent full puts) off the event loop.
+
+    The ledger is the audit evidence of completeness, so a session's written end never runs ahead of durability:
+    it is clamped to ``durable_until``, the receive time of the oldest event still in memory. A crash then leaves
+    a ledger that claims only seconds whose events were stored.
+    """
 
     table: SessionWrites
     worker_id: str
     run_blocking: Callable[..., Any]
-    records: dict[tuple[str, str], SessionRecord] = field(default_factory=dict)
+    records: dict[tuple[str, str, float], SessionRecord] = field(default_factory=dict)  # (shard, channel, start)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def confirmed(self, shard: str, channel_id: str, at: float) -> None:
-        self.records[(shard, channel_id)] = SessionRecord(shard, channel_id, at, at, self.worker_id)
+        """A socket confirmed at ``at``; a channel may carry several sessions in turn (a reconnect on it)."""
+        self.records[(shard, channel_id, at)] = SessionRecord(shard, channel_id, at, at, self.worker_id)
 
-    def ended(self, shard: str, channel_id: str, alive_until: float, reason: str) -> None:
-        record = self.records.get((shard, channel_id))
+    def ended(self, shard: str, channel_id: str, started: float, alive_until: float, reason: str) -> None:
+        record = self.records.get((shard, channel_id, started))
         if record is None or not record.open:
             return
         record.alive_until = max(record.start, alive_until)
         record.open = False
         record.end_reason = reason
-        record.dirty = True
 
     def still_alive(self, now: float) -> None:
         for record in self.records.values():
             if record.open:
                 record.alive_until = now
-                record.dirty = True
 
-    async def flush(self) -> None:
+    async def flush(self, durable_until: float = float("inf")) -> None:
         async with self._lock:
             for key, record in list(self.records.items()):
-                if not record.dirty:
-                    continue
-                record.dirty = False
-                try:
-                    await self.run_blocking(self.table.put_session, record.item())
-                except Exception:
-                    record.dirty = True  # written again at the next flush
-                    log.exception("coverage ledger write failed", extra={"shard": record.shard})
-                    continue
-                if not record.open:
-                    self.records.pop(key, None)
+                claim = record.claim(durable_until)
+                if claim != record.written:
+                    try:
+                        await self.run_blocking(self.table.put_session, record.item(*claim))
+                    except Exception:
+                        log.exception("coverage ledger write failed", extra={"shard": record.shard})
+                        continue  # written again at the next flush
+                    record.written = claim
+                if not record.open and claim == (record.alive_until, False):
+                    self.records.pop(key, None)  # closed and written in full: nothing left to carry
 
 
 def query_uncovered(table: CoverageTable, shard: str, t1: float, t2: float) -> list[tuple[float, float]]:

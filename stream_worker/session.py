@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -41,10 +40,14 @@ class SessionTimings:
     ping_after: float
     liveness_timeout: float
     confirm_timeout: float
+    touch_interval: float = 60.0  # a ping at least this often keeps the channel "recently used" for Genesys
 
 
 class SessionOpenError(Exception):
     """The session could not be confirmed; nothing of it is left running."""
+
+
+ABNORMAL_CLOSURE = 1006  # RFC 6455: the connection ended without a close frame
 
 
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
@@ -83,7 +86,7 @@ class SocketSession:
         self.slot = slot
         self.log = SessionLog(log, self)
         self.token = token
-        self._api = api
+        self.api = api
         self._connect = connect
         self._sink = sink
         self._run_blocking = run_blocking
@@ -99,7 +102,9 @@ class SocketSession:
         self.alive_until = 0.0  # set when it ends: the last moment it was known alive
         self.wants_rotation = asyncio.Event()
         self.rotation_reason = ""
+        self.holds_budget = True  # released when it ends, unless handed to a socket that reopened its channel
         self._confirmed = asyncio.Event()
+        self._last_ping = 0.0
         self._retiring = False
         self._reader: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -120,18 +125,28 @@ class SocketSession:
     # ---------------------------------------------------------------- opening
     async def open(self, topics: list[str]) -> None:
         """Create a channel, subscribe, connect and wait for a heartbeat or pong. Raises on any failure."""
-        self.channel = await self._run_blocking(self._api.create_channel)
-        results: list[ChannelTopic] = await self._run_blocking(self._api.replace_subscriptions, self.channel.id, topics)
+        self.channel = await self._run_blocking(self.api.create_channel)
+        results: list[ChannelTopic] = await self._run_blocking(self.api.replace_subscriptions, self.channel.id, topics)
         rejected = [t for t in results if not t.permitted]
         if rejected:
             self._on_rejected(rejected)
         if len(rejected) == len(results):
             raise SessionOpenError(f"every topic of shard {self.shard.id} was rejected")
+        await self._connect_and_confirm()
+
+    async def reopen(self, channel: Channel) -> None:
+        """A new socket on an existing channel: no REST call, no channel budget. Genesys allows one socket per
+        channel, so connecting this one closes the old; the channel's subscriptions carry over."""
+        self.channel = channel
+        await self._connect_and_confirm()
+
+    async def _connect_and_confirm(self) -> None:
+        assert self.channel is not None
         self.ws = await self._connect(self.channel.connect_uri)
         self.last_frame_at = self._clock()
         self._reader = asyncio.create_task(self._read(), name=f"read-{self.channel.id}")
         self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.channel.id}")
-        await self.ws.send(PING_FRAME)
+        await self.touch()
         confirmed = asyncio.create_task(self._confirmed.wait())
         ended = asyncio.create_task(self.ended.wait())
         try:
@@ -173,11 +188,13 @@ class SocketSession:
         except Exception:  # the connection itself failed
             self.log.exception("socket reader failed")
             reason = "error"
-        if self.ws.close_code is not None and not self._retiring:
-            self.log.warning(
-                "socket closed", extra={"code": self.ws.close_code, "reason": (self.ws.close_reason or "")[:120]}
-            )
-        self._end(reason, self._clock())
+        code = self.ws.close_code
+        if code is not None and not self._retiring:
+            self.log.warning("socket closed", extra={"code": code, "reason": (self.ws.close_reason or "")[:120]})
+        # a close frame proves the socket alive until it came; without one (1006: dropped, half-open, reset) the
+        # last frame is the last proof, whoever noticed the death
+        abnormal = code is None or code == ABNORMAL_CLOSURE
+        self._end(reason, self.last_frame_at if abnormal and not self._retiring else self._clock())
 
     async def _handle(self, raw: str) -> None:
         now = self._clock()
@@ -212,15 +229,24 @@ class SocketSession:
             now = self._clock()
             if ping_sent_at is not None and self.last_frame_at >= ping_sent_at:
                 ping_sent_at = None
-            if ping_sent_at is None and now - self.last_frame_at >= self._timings.ping_after:
+            silent = now - self.last_frame_at >= self._timings.ping_after
+            untouched = now - self._last_ping >= self._timings.touch_interval
+            if ping_sent_at is None and (silent or untouched):
                 ping_sent_at = now
-                with contextlib.suppress(ConnectionClosed):
-                    await self.ws.send(json.dumps({"message": "ping"}))
+                await self.touch()
             elif ping_sent_at is not None and now - ping_sent_at >= self._timings.liveness_timeout:
                 self.log.warning("socket silent after ping; declaring it dead")
                 self._end("liveness", self.last_frame_at)
                 self.ws.transport.abort()
                 return
+
+    async def touch(self) -> None:
+        """Ping now: Genesys counts it as use, so its eviction of least recently used channels passes this one by."""
+        if self.ws is None or self.ended.is_set():
+            return
+        self._last_ping = self._clock()
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(PING_FRAME)
 
     def _rotate(self, reason: str) -> None:
         if not self.wants_rotation.is_set():

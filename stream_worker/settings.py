@@ -32,7 +32,10 @@ class WorkerSettings(BaseModel):
     ping_after: float = Field(35, gt=0, description="send a ping after this long without a frame")
     liveness_timeout: float = Field(10, gt=0, description="declare a socket dead this long after an unanswered ping")
     confirm_timeout: float = Field(15, gt=0)
-    keepalive_interval: float | None = Field(20, gt=0, description="websocket protocol ping interval")
+    keepalive_interval: float | None = Field(
+        None, gt=0, description="websocket protocol pings; off: the session's watchdog is liveness' one owner"
+    )
+    touch_interval: float = Field(60, gt=0, description="ping at least this often, so Genesys sees our channels used")
     write_concurrency: int = Field(16, ge=1, le=256)
     queue_max: int = Field(10_000, ge=10)
     dedupe_cache: int = Field(200_000, ge=0)

@@ -12,7 +12,7 @@ from typing import Any
 from genesys.backoff import Backoff
 from genesys.errors import BadCredentialsError, GenesysError
 from genesys.models import ChannelTopic
-from genesys.notifications import NotificationsApi
+from genesys.notifications import MAX_CHANNELS_PER_CLIENT, NotificationsApi
 from genesys.token_reader import TokenReader, TokenUnavailableError
 from genesys.token_secret import TokenSecret
 from stream_worker.connection import CONNECT_ERRORS, Connect
@@ -25,15 +25,21 @@ from stream_worker.token_wait import TokenWait
 
 log = logging.getLogger(__name__)
 # what opening a socket can fail with, to be retried: Genesys REST, confirmation, the connection itself
+FRESH_READ_WAIT = 2.0  # seconds a rotation waits for a fresher token before taking one it holds
 OPEN_ERRORS = (GenesysError, SessionOpenError, *CONNECT_ERRORS)
 
 
 class ChannelBudget:
-    """Channels in use (live, or being made) per OAuth client: never more than ``limit``."""
+    """Channels in use (live, or being made) per OAuth client: never more than ``limit``.
+
+    It also knows the client's live sessions across shards, so that before a creation that would make Genesys evict
+    its least recently used channel, every one of ours can be made recently used first.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0
+        self.live: set[SocketSession] = set()
         self._changed = asyncio.Condition()
 
     async def acquire(self) -> None:
@@ -84,7 +90,9 @@ class ShardSupervisor:
         self.first_covered_at: float | None = None
         self._uncovered_since: float | None = None
         self._uncovered_closed = 0.0
-        self._timings = SessionTimings(settings.ping_after, settings.liveness_timeout, settings.confirm_timeout)
+        self._timings = SessionTimings(
+            settings.ping_after, settings.liveness_timeout, settings.confirm_timeout, settings.touch_interval
+        )
         self._trackers: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- state
@@ -117,8 +125,11 @@ class ShardSupervisor:
 
     async def _run_slot(self, slot: int) -> None:
         current: SocketSession | None = None
+        reason: str | None = None
         while not self._stopping.is_set():
-            replacement = await self._open(slot)
+            # maintenance (socket_closing) ends the socket, not the channel: reopen it, no REST call, no budget
+            reopen = current if reason == "socket_closing" and current is not None and current.channel else None
+            replacement = await self._open(slot, reopen)
             if replacement is None:
                 break
             if current is not None:
@@ -161,8 +172,13 @@ class ShardSupervisor:
             return session.rotation_reason
         return due_reason
 
-    async def _open(self, slot: int) -> SocketSession | None:
+    async def _open(self, slot: int, reopen: SocketSession | None = None) -> SocketSession | None:
         backoff = Backoff(base=0.5, cap=30.0, reset_after=120.0)
+        if reopen is not None:
+            async with self._lock:
+                session = await self._try_reopen(slot, reopen)
+            if session is not None:
+                return session
         while not self._stopping.is_set():
             async with self._lock:
                 if self._stopping.is_set():
@@ -190,19 +206,8 @@ class ShardSupervisor:
                 await asyncio.wait_for(self._stopping.wait(), delay)
         return None
 
-    async def _try_open(self, slot: int) -> tuple[SocketSession | None, BaseException | None]:
-        try:
-            tokens: list[TokenSecret] = await self._run_blocking(
-                self._reader.alternatives, self._settings.required_token_life
-            )
-        except TokenUnavailableError as exc:  # never put a token without enough life into a new channel
-            return None, exc
-        self._token_wait.token_ready()
-        # prefer a token no other live socket of this shard uses: one token's death then never closes both
-        in_use = {s.token.access_token for s in self.sessions if s.live}
-        token = next((t for t in tokens if t.access_token not in in_use), tokens[0])
-        await self._budget.acquire()
-        session = SocketSession(
+    def _session(self, token: TokenSecret, slot: int) -> SocketSession:
+        return SocketSession(
             self.shard,
             token,
             api=self._api_for(token),
@@ -214,7 +219,61 @@ class ShardSupervisor:
             slot=slot,
             clock=self._clock,
         )
+
+    async def _tokens(self) -> list[TokenSecret]:
+        """Tokens for a new channel, preferred first.
+
+        A token in memory that no other socket of the shard uses is taken at once. Otherwise the secret is read
+        for a fresher one, but only for ``FRESH_READ_WAIT`` when a held token can serve: AWS being slow or down
+        never stops a socket.
+        """
+        life = self._settings.required_token_life
+        held = self._reader.held(life)
+        in_use = {s.token.access_token for s in self.sessions if s.live}
+        if any(t.access_token not in in_use for t in held):
+            return held
+        read = asyncio.ensure_future(self._run_blocking(self._reader.alternatives, life))
+        if not held:
+            fresh: list[TokenSecret] = await read
+            return fresh
         try:
+            fresh = await asyncio.wait_for(asyncio.shield(read), FRESH_READ_WAIT)
+        except Exception:  # slow or failing: the held token serves; the read finishes on its own
+            read.add_done_callback(lambda task: task.cancelled() or task.exception())
+            return held
+        return fresh
+
+    async def _try_reopen(self, slot: int, old: SocketSession) -> SocketSession | None:
+        assert old.channel is not None
+        session = self._session(old.token, slot)
+        old.holds_budget = False  # the channel, and its place in the budget, pass to the new socket
+        try:
+            await session.reopen(old.channel)
+        except OPEN_ERRORS as exc:
+            old.holds_budget = True
+            if old.ended.is_set():  # its tracker has already run: give its channel back now
+                await self._budget.release()
+            log.warning(
+                "could not reopen the channel; making a new one",
+                extra={"shard": self.shard.id, "slot": slot, "channel_id": old.channel_id, "error": type(exc).__name__},
+            )
+            return None
+        self._started(session)
+        return session
+
+    async def _try_open(self, slot: int) -> tuple[SocketSession | None, BaseException | None]:
+        try:
+            tokens = await self._tokens()
+        except TokenUnavailableError as exc:  # never put a token without enough life into a new channel
+            return None, exc
+        self._token_wait.token_ready()
+        # prefer a token no other live socket of this shard uses: one token's death then never closes both
+        in_use = {s.token.access_token for s in self.sessions if s.live}
+        token = next((t for t in tokens if t.access_token not in in_use), tokens[0])
+        await self._budget.acquire()
+        session = self._session(token, slot)
+        try:
+            await self._make_room(session)
             await session.open([t for t in self.shard.topics if t not in self._rejected])
         except OPEN_ERRORS as exc:
             await self._budget.release()
@@ -225,20 +284,40 @@ class ShardSupervisor:
         except BaseException:
             await self._budget.release()
             raise
+        self._started(session)
+        return session, None
+
+    async def _make_room(self, session: SocketSession) -> None:
+        """Genesys makes room for a 21st channel by evicting the least recently used one: if the client is at the
+        limit (other applications count too), make every channel of ours recently used first, so it is not ours."""
+        channels = await self._run_blocking(session.api.client_channel_count)
+        if channels >= MAX_CHANNELS_PER_CLIENT:
+            log.warning(
+                "the OAuth client is at Genesys' channel limit; touching ours before creating one",
+                extra={"shard": self.shard.id, "channels": channels, "ours": len(self._budget.live)},
+            )
+            await asyncio.gather(*(s.touch() for s in list(self._budget.live)))
+
+    def _started(self, session: SocketSession) -> None:
         assert session.confirmed_at is not None
+        self._budget.live.add(session)
         self.sessions.add(session)
         self._ledger.confirmed(self.shard.id, session.channel_id, session.confirmed_at)
         self._coverage_changed(session.confirmed_at)
         tracker = asyncio.create_task(self._track(session))
         self._trackers.add(tracker)
         tracker.add_done_callback(self._trackers.discard)
-        return session, None
 
     async def _track(self, session: SocketSession) -> None:
         await session.ended.wait()
         self.sessions.discard(session)
-        await self._budget.release()
-        self._ledger.ended(self.shard.id, session.channel_id, session.alive_until, session.end_reason)
+        self._budget.live.discard(session)
+        if session.holds_budget:
+            await self._budget.release()
+        assert session.confirmed_at is not None
+        self._ledger.ended(
+            self.shard.id, session.channel_id, session.confirmed_at, session.alive_until, session.end_reason
+        )
         self._coverage_changed(session.alive_until)
 
     def _report_rejected(self, topics: list[ChannelTopic]) -> None:

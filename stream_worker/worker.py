@@ -28,7 +28,8 @@ from stream_worker.token_wait import TokenWait
 from stream_worker.writer import EventWriter
 
 log = logging.getLogger(__name__)
-SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
+SHUTDOWN_LINGER = 1.0
+TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels  # keep sockets open this long after SIGTERM for frames already on the wire
 
 
 class Worker:
@@ -63,7 +64,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self.shutdown_started_at: float | None = None
         # re-read the secret early, and often enough near expiry that a freshly minted token is picked up in time
-        readers = {
+        self.readers = readers = {
             o.name: TokenReader(
                 secrets,
                 o.token_secret,
@@ -142,6 +143,7 @@ class Worker:
             asyncio.create_task(self._every(self.settings.metrics_interval, self.flush_metrics)),
             asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
             asyncio.create_task(self._every(WRITE_EVERY, self._write_health, now=True)),
+            asyncio.create_task(self._every(self.settings.token_poll_interval, self._keep_tokens_fresh)),
         ]
         await self.stopping.wait()
         await asyncio.gather(*supervisors, return_exceptions=True)
@@ -156,8 +158,9 @@ class Worker:
         await asyncio.sleep(SHUTDOWN_LINGER)
         await asyncio.gather(*(s.close() for s in self.supervisors))
         flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
+        durable = self.writer.durable_until(self._clock())
         left = await self.writer.stop()  # queued and held by writers: both are unwritten
-        await self.ledger.flush()
+        await self.ledger.flush(durable)
         try:
             self.flush_metrics()
         except Exception:  # metrics must never stand between a shutdown and exit 0
@@ -182,9 +185,15 @@ class Worker:
             except Exception:  # a periodic chore never takes the worker down
                 log.exception("periodic task failed")
 
+    async def _keep_tokens_fresh(self) -> None:
+        # off the shard locks and the loop: a slow or unreachable Secrets Manager never delays a rotation
+        life, every = self.settings.required_token_life, TOKEN_FRESH_READS * self.settings.token_poll_interval
+        await asyncio.gather(*(asyncio.to_thread(r.keep_fresh, life, force_every=every) for r in self.readers.values()))
+
     async def _ledger_tick(self) -> None:
-        self.ledger.still_alive(self._clock())
-        await self.ledger.flush()
+        now = self._clock()
+        self.ledger.still_alive(now)
+        await self.ledger.flush(self.writer.durable_until(now))
 
     def flush_metrics(self) -> None:
         now = self._clock()

@@ -8,6 +8,7 @@ kept as a quarantine record with the store's reason and the raw frame whole. Onl
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -38,6 +39,7 @@ class Job:
     overflow: bytes | None
     received_at: float
     event: Received | None = None  # None for a quarantine record
+    seq: int = 0
 
 
 class EventWriter:
@@ -65,6 +67,8 @@ class EventWriter:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddb-write")
         self._tasks: list[asyncio.Task[None]] = []
         self.in_flight = 0  # jobs a writer has taken from the queue and not finished
+        self._pending: dict[int, float] = {}  # receive time of every frame in memory (waiting, queued or held)
+        self._seq = itertools.count(1)
         self.failing_since: float | None = None
 
     def start(self) -> None:
@@ -75,6 +79,10 @@ class EventWriter:
         """Events and quarantine records in memory: queued, or held by a writer."""
         return self.queue.qsize() + self.in_flight
 
+    def durable_until(self, now: float) -> float:
+        """Every frame received before this moment is stored (or quarantined): what the ledger may claim."""
+        return min(self._pending.values(), default=now)
+
     def failing_for(self, now: float) -> float:
         return 0.0 if self.failing_since is None else now - self.failing_since
 
@@ -84,7 +92,7 @@ class EventWriter:
             self._metrics.count("DuplicatesAbsorbed")
             return
         item, overflow = event_item(event, ttl_days=self._ttl_days)
-        await self.queue.put(Job(event.key, item, overflow, event.received_at, event))  # blocks when full
+        await self._enqueue(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
 
     async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
         log.warning(
@@ -95,7 +103,15 @@ class EventWriter:
         key = item["pk"]["S"]
         self._metrics.count("Quarantined")
         if not self._seen(key):
-            await self.queue.put(Job(key, item, overflow, at))
+            await self._enqueue(Job(key, item, overflow, at, seq=next(self._seq)))
+
+    async def _enqueue(self, job: Job) -> None:
+        self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here
+        try:
+            await self.queue.put(job)  # blocks when full: backpressure reaches the socket reader
+        except BaseException:
+            self._pending.pop(job.seq, None)
+            raise
 
     def _seen(self, key: str) -> bool:
         """Keys in flight or stored recently: the overlap's second copy costs no write."""
@@ -116,6 +132,7 @@ class EventWriter:
                 await self._settle(job, outcome)
             finally:
                 self.in_flight -= 1
+                self._pending.pop(job.seq, None)
                 self.queue.task_done()
 
     async def _write(self, job: Job) -> WriteOutcome:

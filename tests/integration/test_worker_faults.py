@@ -98,9 +98,10 @@ async def test_no_token_or_secret_in_worker_logs(aws, make_emulator, tmp_path, c
     caplog.set_level("DEBUG")
     bridge = await running_bridge(make_emulator, tmp_path)
     await eventually(lambda: rotations(bridge)["token_expiry"] >= 1, 15, "a token rotation")
+    await all_sockets_live(bridge)
     bridge.fault("fail_requests", target="rest", count=1, status=500)
-    bridge.fault("socket_closing", channel=first_socket(bridge))
-    await eventually(lambda: rotations(bridge)["socket_closing"] == 1, 5, "the rotation")
+    bridge.fault("close_socket", channel=first_socket(bridge), code=1011, reason="internal error")
+    await eventually(lambda: rotations(bridge)["closed"] >= 1, 5, "the rotation")
     await finish(bridge)
     secrets = boto3.client("secretsmanager")
     versions = secrets.list_secret_version_ids(SecretId=bridge.names.token_secret, IncludeDeprecated=True)["Versions"]

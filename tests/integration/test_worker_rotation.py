@@ -19,6 +19,7 @@ from tests.support.bridge import (
     first_socket,
     rotations,
     running_bridge,
+    sessions_on,
     stored,
     stores_more,
 )
@@ -59,21 +60,36 @@ async def test_token_bound_close_of_one_socket_is_covered_by_the_other(aws, make
     assert victim not in bridge.our_channels()
 
 
-async def test_socket_closing_rotates_well_inside_the_grace(aws, make_emulator, tmp_path):
-    """Given a 5 s grace, when socket_closing arrives, the socket is replaced and retired within 2 s."""
+async def test_socket_closing_reopens_the_channel_well_inside_the_grace(aws, make_emulator, tmp_path):
+    """Given a 5 s grace, socket_closing is answered by a new socket on the same channel within a second."""
     bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30, "socket_closing_grace": 5})
     victim = first_socket(bridge)
+    (old,) = sessions_on(bridge, victim)
     sent = time.monotonic()
     bridge.fault("socket_closing", channel=victim)
-    await eventually(lambda: victim not in bridge.our_channels(), 5, "the announced socket is retired")
-    assert time.monotonic() - sent < 2.0  # long before the forced close at 5 s
+    await eventually(lambda: any(s is not old for s in sessions_on(bridge, victim)), 5, "a new socket on it")
+    assert time.monotonic() - sent < 1.0  # long before the forced close at 5 s, with no REST call
     await stores_more(bridge)
     await finish(bridge)
     assert rotations(bridge)["socket_closing"] == 1
+    assert bridge.uncovered() == []
+
+
+async def test_socket_closing_everywhere_while_channel_creation_is_refused_loses_nothing(aws, make_emulator, tmp_path):
+    """Given channel creation answering 429 for longer than the grace, maintenance on every socket loses nothing."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30, "socket_closing_grace": 2})
+    before = {c["id"] for c in bridge.emulator.snapshot()["channels"]}
+    bridge.fault("refuse_channel_creation", seconds=6, retry_after=3)
+    bridge.fault("socket_closing")  # every socket
+    await eventually(lambda: rotations(bridge)["socket_closing"] == 2, 5, "both sockets answered")
+    await stores_more(bridge, 80)  # past the 2 s grace, when the old sockets are forced closed
+    assert {c["id"] for c in bridge.emulator.snapshot()["channels"]} == before  # no channel needed
+    await finish(bridge)
+    assert bridge.uncovered() == []
 
 
 async def test_the_two_sockets_take_two_tokens_so_one_token_dying_closes_only_one(aws, make_emulator, tmp_path):
-    """Given a forced mint that leaves the first token as AWSPREVIOUS, the sockets end up on different tokens."""
+    """Given a forced mint that leaves the first token as AWSPREVIOUS, a new channel takes the other token."""
     bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 60})
     assert (await asyncio.to_thread(bridge.minter.run_once, True)).outcome == "minted"
     supervisor = bridge.worker.supervisors[0]
@@ -81,16 +97,15 @@ async def test_the_two_sockets_take_two_tokens_so_one_token_dying_closes_only_on
     def live_tokens() -> set[str]:
         return {s.token.access_token for s in supervisor.sessions if s.live}
 
-    # When one socket rotates, its replacement takes the token the other socket does not use
-    bridge.fault("socket_closing", channel=first_socket(bridge))
+    # When one socket dies and is replaced on a new channel, its replacement takes the token the other does not use
+    bridge.fault("close_socket", channel=first_socket(bridge), code=1011, reason="internal error")
     await eventually(lambda: len(live_tokens()) == 2 and len(bridge.our_channels()) == 2, 5, "two tokens")
     # And when one of the two tokens dies early, only its socket closes; the other keeps the stream
     older = min((s for s in supervisor.sessions if s.live), key=lambda s: s.token.issued_at)
     bridge.fault("expire_token", channel=older.channel_id)
-    await eventually(lambda: rotations(bridge)["closed"] == 1, 5, "the socket on the expired token closes")
+    await eventually(lambda: rotations(bridge)["closed"] == 2, 5, "the socket on the expired token closes")
     await stores_more(bridge)
     await finish(bridge)
-    assert rotations(bridge)["closed"] == 1
     assert bridge.uncovered() == []
 
 
@@ -101,7 +116,7 @@ async def test_rest_errors_during_rotation_back_off_and_recover(aws, make_emulat
     bridge.fault("fail_requests", target="rest", count=3, status=status, retry_after=retry_after)
     started = time.monotonic()
     victim = first_socket(bridge)
-    bridge.fault("socket_closing", channel=victim)
+    bridge.fault("close_socket", channel=victim, code=1011, reason="internal error")
     await eventually(
         lambda: victim not in bridge.our_channels() and sum(bridge.worker.live_sockets().values()) == 2,
         10,

@@ -62,9 +62,15 @@ async def finish(bridge: LocalBridge) -> Verification:
 
 
 def first_socket(bridge: LocalBridge) -> str:
+    """A socket that is some slot's current one (not one being retired by a rotation under way)."""
+    wanted = bridge.worker.settings.sockets_per_shard
     channels = bridge.our_channels()
-    assert channels, "no live socket"
+    assert len(channels) == wanted * len(bridge.worker.supervisors), "a rotation is under way"
     return channels[0]
+
+
+def sessions_on(bridge: LocalBridge, channel: str) -> list[Any]:
+    return [s for sup in bridge.worker.supervisors for s in sup.sessions if s.live and s.channel_id == channel]
 
 
 def stored(bridge: LocalBridge) -> int:

@@ -112,14 +112,22 @@ class FakeGenesys:
     connections: dict[str, FakeConnection] = field(default_factory=dict)
     tokens_used: list[str] = field(default_factory=list)
     fail_creates: list[BaseException] = field(default_factory=list)
+    neighbour_channels: int = 0  # other applications' channels on the same OAuth client
+    fail_connects: list[BaseException] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def api_for(self, secret: TokenSecret) -> FakeApi:
         return FakeApi(self, secret)
 
     async def connect(self, uri: str) -> FakeConnection:
+        if self.fail_connects:
+            raise self.fail_connects.pop(0)
+        channel_id = uri.removeprefix("fake://")
+        previous = self.connections.get(channel_id)
+        if previous is not None and previous.close_code is None:
+            previous.drop(1000)  # one socket per channel: the new one closes the old, as Genesys does
         connection = FakeConnection(uri, self.log)
-        self.connections[uri.removeprefix("fake://")] = connection
+        self.connections[channel_id] = connection
         self.log.append(("connect", uri))
         return connection
 
@@ -140,6 +148,9 @@ class FakeApi:
         self.genesys.tokens_used.append(self.secret.access_token)
         return Channel(channel_id, f"fake://{channel_id}", None)
 
+    def client_channel_count(self) -> int:
+        return len(self.genesys.live()) + self.genesys.neighbour_channels
+
     def replace_subscriptions(self, channel_id: str, topics: list[str]) -> list[ChannelTopic]:
         return [ChannelTopic(t) for t in topics]
 
@@ -154,6 +165,9 @@ class FakeReader:
 
     def alternatives(self, min_remaining: float) -> list[TokenSecret]:
         return [t for t in self.tokens if t.access_token not in self.rejected]
+
+    def held(self, min_remaining: float) -> list[TokenSecret]:
+        return []  # nothing in memory: every open reads, as on a first start
 
     def reject(self, secret: TokenSecret) -> None:
         self.rejected.append(secret.access_token)

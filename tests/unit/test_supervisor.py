@@ -83,21 +83,50 @@ async def test_two_sockets_on_two_channels_within_the_budget():
     assert harness.budget.in_use == 0
 
 
-async def test_socket_closing_is_replaced_make_before_break():
-    """Given two live sockets, when one is told socket_closing, its replacement is confirmed before it closes."""
+async def test_socket_closing_reopens_the_same_channel_without_rest_or_budget():
+    """Given two live sockets, socket_closing on one is answered by a new socket on the same channel: no creation."""
     harness = await Harness().start()
     old = harness.session(0)
+    uri = f"fake://{old.channel_id}"
+    old.ws.push('{"topicName": "v2.system.socket_closing", "eventBody": {}}')
+    await eventually(lambda: old.ended.is_set() and harness.supervisor.live_count() == 2, 2, "the socket is replaced")
+    log = harness.genesys.log
+    assert [entry for entry in log if entry[0] == "create"] == [("create", "ch-0"), ("create", "ch-1")]
+    assert log.count(("connect", uri)) == 2
+    assert harness.budget.in_use == 2  # one channel, one place in the budget, across both sockets
+    assert {s.channel_id for s in harness.supervisor.sessions} == {"ch-0", "ch-1"}
+    assert harness.metrics.rotation_totals["socket_closing"] == 1
+    assert harness.supervisor.uncovered_total(time.time()) == 0.0
+    await harness.stop()
+    assert harness.budget.in_use == 0
+
+
+async def test_a_channel_that_cannot_be_reopened_is_replaced_make_before_break():
+    """Given socket_closing and a reconnect that fails, a new channel is made and confirmed before the old closes."""
+    harness = await Harness().start()
+    old = harness.session(0)
+    harness.genesys.fail_connects = [OSError("connection refused")]
     old.ws.push('{"topicName": "v2.system.socket_closing", "eventBody": {}}')
     await eventually(lambda: old.ended.is_set(), 2, "the old socket is retired")
     log = harness.genesys.log
     created = [entry for entry in log if entry[0] == "create"]
     assert len(created) == 3
     new_uri = f"fake://{created[2][1]}"
-    # the new socket connected before the old one was closed, and the shard never had fewer than one live socket
     assert log.index(("connect", new_uri)) < log.index(("close", f"fake://{old.channel_id}"))
-    assert harness.supervisor.live_count() == 2
-    assert harness.metrics.rotation_totals["socket_closing"] == 1
-    assert harness.supervisor.uncovered_total(time.time()) == 0.0
+    await eventually(lambda: harness.supervisor.live_count() == 2, 2, "two live sockets")
+    assert harness.budget.in_use == 2
+    await harness.stop()
+
+
+async def test_at_the_channel_limit_ours_are_touched_before_creating_one():
+    """Given other applications filling the client's 20 channels, our live sockets ping before a creation."""
+    harness = await Harness().start()
+    harness.genesys.neighbour_channels = 19  # with our surviving channel: 20
+    pings_before = {s.channel_id: s.ws.sent.count('{"message": "ping"}') for s in harness.supervisor.sessions}
+    harness.session(0).ws.drop()
+    await eventually(lambda: len(harness.genesys.connections) == 3, 2, "a replacement is connected")
+    survivor = next(s for s in harness.supervisor.sessions if s.channel_id in pings_before)
+    assert survivor.ws.sent.count('{"message": "ping"}') > pings_before[survivor.channel_id]
     await harness.stop()
 
 

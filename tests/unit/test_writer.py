@@ -106,3 +106,19 @@ async def test_a_full_queue_blocks_the_reader_and_stop_counts_what_the_writers_h
     assert events_writer.unwritten == 5
     blocked.cancel()
     assert await events_writer.stop() == 5
+
+
+async def test_durable_until_is_the_receive_time_of_the_oldest_event_in_memory():
+    """Given two events in memory, the writer's durable horizon is the older one's receive time, then now."""
+    store = ScriptedStore()
+    first, second = event(30), event(31)
+    store.script[first.key] = [ConnectionError("down")] * 5
+    events_writer, _ = writer(store)
+    assert events_writer.durable_until(now=5e9) == 5e9  # nothing in memory
+    await events_writer.submit(first)
+    await events_writer.submit(second)
+    assert events_writer.durable_until(now=5e9) == first.received_at
+    events_writer.start()
+    assert await events_writer.drain(2)
+    assert events_writer.durable_until(now=5e9) == 5e9
+    await events_writer.stop()
