@@ -55,11 +55,16 @@ class FunctionEnv(BaseModel):
     """A function's environment: each field is read from the variable of its name in upper case."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=str.upper, populate_by_name=True)
-    orgs: Orgs = Field(description="JSON list of org objects")
 
     @classmethod
     def variables(cls) -> tuple[str, ...]:
         return tuple(str(f.alias) for f in cls.model_fields.values())
+
+
+class OrgsEnv(FunctionEnv):
+    """The token functions' environment: the orgs (one entry per OAuth client for the minter)."""
+
+    orgs: Orgs = Field(description="JSON list of org objects")
 
 
 def load_env(model: type[EnvT], env: Mapping[str, str] | None = None) -> EnvT:

@@ -50,4 +50,7 @@ class TopicSelection(BaseModel):
 
 
 class OrgTopics(OrgBase, TopicSelection):
-    """What the stream worker needs of an org."""
+    """What the stream worker needs of an org: for a worker group, the slice of topics its OAuth client carries,
+    and the number of the slice's first shard in the org's plan (shard ids key the ledger)."""
+
+    first_shard: int = Field(0, ge=0)

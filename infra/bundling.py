@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.retention import retention
 
 ROOT = Path(__file__).resolve().parent.parent
 # the one place the Python version is named: Lambda, the container and the tests all read it
@@ -89,6 +93,37 @@ class PipArm64Bundling:
         for package in LAMBDA_PACKAGES:
             shutil.copytree(ROOT / package, out / package, ignore=_IGNORED)
         return True
+
+
+def bridge_function(
+    scope: Construct,
+    cid: str,
+    *,
+    handler: str,
+    environment: dict[str, str],
+    timeout: Duration,
+    log_retention_days: int,
+    reserved_concurrency: int | None = None,
+) -> lambda_.Function:
+    """A function of this project: the one runtime, arm64, the shared bundle, traced, with its own retained logs."""
+    log_group = logs.LogGroup(
+        scope, f"{cid}Logs", retention=retention(log_retention_days), removal_policy=RemovalPolicy.RETAIN
+    )
+    runtime = lambda_runtime()
+    return lambda_.Function(
+        scope,
+        cid,
+        runtime=runtime,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_code(runtime),
+        timeout=timeout,
+        memory_size=512,
+        environment=environment,
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+    )
 
 
 def lambda_code(runtime: lambda_.Runtime) -> lambda_.Code:

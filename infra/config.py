@@ -16,7 +16,7 @@ from genesys.regions import REGION_DOMAINS
 from genesys.token_secret import token_secret_name
 from genesys.validation import ConfigError, validated
 from stream_worker.settings import WorkerSettings
-from stream_worker.sharding import Shard, plan_shards
+from stream_worker.sharding import Shard, plan_shards, split_into_shards
 
 __all__ = ["BridgeConfig", "ConfigError", "Org", "load_config"]
 _IMPORTED = "import an existing secret by name; else one is created"
@@ -30,8 +30,22 @@ class SamlClient(BaseModel):
     )
 
 
+class ClientConfig(BaseModel):
+    """One Genesys OAuth client (client credentials): its own secrets and its own 20 channels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9-]+$", max_length=24)
+    credentials_secret: str | None = Field(
+        None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
+    )
+
+
 class Org(TopicSelection):
-    """An org as deployed: the shared topic selection, a region domain, and the secrets to create or import."""
+    """An org as deployed: the shared topic selection, a region domain, and the secrets to create or import.
+
+    ``clients`` is the org's pool of OAuth clients; topics beyond what one client's channels carry go to the next.
+    The first client's secrets keep the org-level names (``credentials_secret_name`` on the org names its import).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     name: str = Field(min_length=1, pattern=r"^[a-z0-9-]+$", max_length=32)
@@ -42,6 +56,13 @@ class Org(TopicSelection):
         None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
     )
     saml: SamlClient | None = None
+    clients: tuple[ClientConfig, ...] = Field((ClientConfig(name="primary"),), min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_clients(self) -> Org:
+        if len({c.name for c in self.clients}) != len(self.clients):
+            raise ValueError(f"org {self.name}: client names must be unique")
+        return self
 
     @field_validator("environment")
     @classmethod
@@ -63,6 +84,47 @@ class Org(TopicSelection):
             token_secret=token_secret or self.token_secret,
             topics=self.topics,
             templates=self.templates,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerGroup:
+    """One OAuth client of an org with the shards it carries: one ECS service, one minted token, 20 channels."""
+
+    org: Org
+    index: int  # the client's place in the org's pool
+    shards: tuple[Shard, ...]
+
+    @property
+    def client(self) -> ClientConfig:
+        return self.org.clients[self.index]
+
+    @property
+    def name(self) -> str:
+        """``acme`` for the first client (as the single-client layout always was), ``acme.<client>`` after."""
+        return self.org.name if self.index == 0 else f"{self.org.name}.{self.client.name}"
+
+    @property
+    def construct_id(self) -> str:
+        return self.name.replace(".", "-")
+
+    @property
+    def token_secret(self) -> str:
+        return token_secret_name(self.name.replace(".", "/"))
+
+    @property
+    def credentials_secret(self) -> str | None:
+        """The secret to import, or None when the stack creates it."""
+        return self.client.credentials_secret or (self.org.credentials_secret if self.index == 0 else None)
+
+    def worker_org(self) -> OrgTopics:
+        """The worker's view: this group's topics only, its shards numbered as in the org's plan."""
+        return OrgTopics(
+            name=self.org.name,
+            environment=self.org.environment,
+            token_secret=self.token_secret,
+            topics=tuple(t for shard in self.shards for t in shard.topics),
+            first_shard=int(self.shards[0].id.rpartition(":")[2]) if self.shards else 0,
         )
 
 
@@ -99,13 +161,20 @@ class BridgeConfig(BaseModel):
     access_policy: dict[str, Any]
     alarm_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     worker_replicas: int = Field(
-        1, ge=1, le=2, description="2 tolerates a task crash or an AZ loss; the channel budget bounds it"
+        2, ge=1, le=4, description="active-active tasks per group, spread over AZs; 2 survives a task or AZ loss"
     )
     mint_schedule_minutes: int = Field(5, ge=1, le=60)
     token_rotation_lead_seconds: int = Field(600, ge=60)
-    sockets_per_shard: int = Field(2, ge=1, le=4)
+    sockets_per_shard: int | None = Field(
+        None,
+        ge=1,
+        le=4,
+        description="per task; default 1 with two or more replicas (still 2 per shard fleet-wide), else 2",
+    )
     shard_size: int = Field(1000, ge=1, le=1000)
-    channel_budget: int = Field(10, ge=2, le=20)
+    channel_budget: int | None = Field(
+        None, ge=2, le=20, description="channels per task; default Genesys' 20 shared by the tasks of a deploy"
+    )
     event_ttl_days: int | None = Field(None, ge=1, description="off by default: audit evidence is kept")
     vend_min_remaining_seconds: int = Field(300, ge=60)
     vend_rate_limit: int = Field(100, ge=1, description="steady requests per second on the vend API")
@@ -126,33 +195,61 @@ class BridgeConfig(BaseModel):
         for org in self.orgs:
             if not org.topics and not org.templates:
                 raise ValueError(f"org {org.name} follows no topics")
-        shards = self.shards()  # raises when one task's shards do not fit its channel budget
-        tasks = self.deployment.max_tasks
-        per_task = self.worker_settings().sockets_per_shard + 1  # live sockets plus one being made
-        for org in self.orgs:
-            count = sum(1 for s in shards if s.org.name == org.name)
-            worst = tasks * count * per_task
-            if worst > MAX_CHANNELS_PER_CLIENT:
-                raise ValueError(
-                    f"org {org.name}: {tasks} task(s) during a deploy x {count} shard(s) x "
-                    f"({per_task - 1} sockets + 1 rotating) = {worst} channels, over Genesys' "
-                    f"{MAX_CHANNELS_PER_CLIENT} channels per OAuth client: follow fewer topics, raise shard_size, "
-                    "or lower sockets_per_shard or worker_replicas"
-                )
+        self.groups()  # raises when the topics need more OAuth clients than the org lists
         return self
+
+    @property
+    def sockets(self) -> int:
+        return self.sockets_per_shard or (1 if self.worker_replicas >= 2 else 2)
+
+    @property
+    def shards_per_client(self) -> int:
+        """Worst case, a deploy runs ``max_tasks`` tasks, each with (sockets + 1 rotating) channels per shard."""
+        return MAX_CHANNELS_PER_CLIENT // (self.deployment.max_tasks * (self.sockets + 1))
+
+    @property
+    def task_channel_budget(self) -> int:
+        return self.channel_budget or MAX_CHANNELS_PER_CLIENT // self.deployment.max_tasks
+
+    def groups(self) -> list[WorkerGroup]:
+        """Topics into shards (the worker's own planning), shards into clients in order: appending topics never
+        moves a shard, and shard ids (which key the ledger) never change."""
+        per_client = self.shards_per_client
+        if per_client < 1:
+            raise ValueError(
+                f"{self.deployment.max_tasks} tasks during a deploy x ({self.sockets} sockets + 1 rotating) per shard "
+                f"exceed Genesys' {MAX_CHANNELS_PER_CLIENT} channels per OAuth client: lower worker_replicas or "
+                "sockets_per_shard"
+            )
+        groups: list[WorkerGroup] = []
+        for org in self.orgs:
+            shards = [s for s in self.shards() if s.org.name == org.name]
+            needed = -(-len(shards) // per_client)
+            if needed > len(org.clients):
+                raise ValueError(
+                    f"org {org.name}: {len(org.all_topics())} topics make {len(shards)} shard(s) of at most "
+                    f"{self.shard_size}; with {self.deployment.max_tasks} tasks during a deploy and {self.sockets} "
+                    f"socket(s) per shard one OAuth client carries {per_client} shard(s) within Genesys' "
+                    f"{MAX_CHANNELS_PER_CLIENT} channels, so the topics need {needed} OAuth clients: list {needed} "
+                    f"in clients (it lists {len(org.clients)})"
+                )
+            for index in range(needed):
+                group = WorkerGroup(org, index, tuple(shards[index * per_client : (index + 1) * per_client]))
+                plan_shards(self.group_settings(group))  # the group's worker accepts its own plan
+                groups.append(group)
+        return groups
 
     @property
     def deployment(self) -> Deployment:
         return deployment_for(self.worker_replicas)
 
-    def worker_values(self, token_secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    def worker_values(self) -> dict[str, Any]:
         """The deployment-wide worker settings, by field name (the construct adds the resource names)."""
-        names = token_secrets or {}
         return {
-            "orgs": [o.worker_org(names.get(o.name)).model_dump(mode="json") for o in self.orgs],
+            "orgs": [o.worker_org().model_dump(mode="json") for o in self.orgs],
             "shard_size": self.shard_size,
-            "sockets_per_shard": self.sockets_per_shard,
-            "channel_budget": self.channel_budget,
+            "sockets_per_shard": self.sockets,
+            "channel_budget": MAX_CHANNELS_PER_CLIENT,  # the whole org's plan; each group's task gets its share
             "token_rotation_lead": self.token_rotation_lead_seconds,
             "event_ttl_days": self.event_ttl_days,
         }
@@ -167,8 +264,20 @@ class BridgeConfig(BaseModel):
         return self.worker_settings().required_token_life
 
     def shards(self) -> list[Shard]:
-        """The worker's own sharding, so alarms exist for exactly the shards the worker will run."""
-        return plan_shards(self.worker_settings())
+        """The worker's own sharding of every org, so alarms exist for exactly the shards the fleet runs."""
+        return split_into_shards(self.worker_settings())
+
+    def group_values(self, group: WorkerGroup) -> dict[str, Any]:
+        """One group's worker settings, by field name: its client's token, its shards, its share of channels."""
+        return {
+            **self.worker_values(),
+            "orgs": [group.worker_org().model_dump(mode="json")],
+            "channel_budget": self.task_channel_budget,
+        }
+
+    def group_settings(self, group: WorkerGroup) -> WorkerSettings:
+        placeholders = {"events_table": "-", "coverage_table": "-", "payload_bucket": "-"}
+        return WorkerSettings.model_validate({**self.group_values(group), **placeholders})
 
 
 EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net", "example.test")  # RFC 2606 / 6761

@@ -23,7 +23,7 @@ def _ack(construct: IConstruct, rule: str, reason: str) -> None:
 def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, str]]:
     tokens, worker = stack.tokens, stack.worker
     found: list[tuple[IConstruct, str, str]] = []
-    for function in (tokens.minter, tokens.vendor):
+    for function in (tokens.minter, tokens.vendor, stack.auditor.function):
         found.append(
             (
                 function,
@@ -54,41 +54,56 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             )
         )
     found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
-    minter = stack.get_logical_id(tokens.minter.node.default_child)  # type: ignore[arg-type]
+    scheduled = [tokens.minter, stack.auditor.function]
+    invoked = [stack.get_logical_id(f.node.default_child) for f in scheduled]  # type: ignore[arg-type]
     for child in stack.node.children:
         if child.node.id.startswith("SchedulerRoleForTarget"):
-            found.append(
-                (
-                    child,
-                    f"AwsSolutions-IAM5[Resource::<{minter}.Arn>:*]",
-                    "Made by the scheduler target construct: lambda:InvokeFunction on the minter and its versions only.",
+            for logical_id in invoked:
+                found.append(
+                    (
+                        child,
+                        f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                        "Made by the scheduler target construct: lambda:InvokeFunction on one scheduled function and "
+                        "its versions only.",
+                    )
                 )
-            )
-    execution_role = worker.task.execution_role
-    assert execution_role is not None
+    coverage = stack.get_logical_id(stack.store.coverage.node.default_child)  # type: ignore[arg-type]
+    auditor_role = stack.auditor.function.role
+    assert auditor_role is not None
     found.append(
         (
-            execution_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource type and requires Resource *.",
+            auditor_role,
+            f"AwsSolutions-IAM5[Resource::<{coverage}.Arn>/index/*]",
+            "Added by the table's grant_read_data; the coverage table has no index, so it matches nothing.",
         )
     )
     payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]
-    found.append(
-        (
-            worker.task.task_role,
-            f"AwsSolutions-IAM5[Resource::<{payloads}.Arn>/envelopes/*]",
-            "s3:PutObject only, under the envelopes/ prefix: one object per oversized envelope, keyed by its event key.",
+    for group in worker.groups.values():
+        execution_role = group.task.execution_role
+        assert execution_role is not None
+        found.append(
+            (
+                execution_role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken has no resource type and requires Resource *.",
+            )
         )
-    )
-    found.append(
-        (
-            worker.task,
-            "AwsSolutions-ECS2",
-            "The environment holds configuration only (table, bucket and secret names, topics); the token is read from "
-            "Secrets Manager at run time and never passed in the environment.",
+        found.append(
+            (
+                group.task.task_role,
+                f"AwsSolutions-IAM5[Resource::<{payloads}.Arn>/envelopes/*]",
+                "s3:PutObject only, under the envelopes/ prefix: one object per oversized envelope, keyed by its "
+                "event key.",
+            )
         )
-    )
+        found.append(
+            (
+                group.task,
+                "AwsSolutions-ECS2",
+                "The environment holds configuration only (table, bucket and secret names, topics); the token is "
+                "read from Secrets Manager at run time and never passed in the environment.",
+            )
+        )
     return found
 
 

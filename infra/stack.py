@@ -8,10 +8,11 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import BridgeConfig
+from infra.constructs.coverage_auditor import CoverageAuditor
 from infra.constructs.event_storage import EventStorage
 from infra.constructs.monitoring import Monitoring, Watched
-from infra.constructs.stream_worker_service import StreamWorkerService
 from infra.constructs.token_service import TokenService
+from infra.constructs.worker_fleet import WorkerFleet
 from infra.nag import acknowledge
 
 
@@ -20,8 +21,11 @@ class GenesysBridgeStack(Stack):
         super().__init__(scope, cid, **kwargs)
         self.store = EventStorage(self, "EventStore", ttl_enabled=config.event_ttl_days is not None)
         self.tokens = TokenService(self, "TokenService", config=config)
-        self.worker = StreamWorkerService(
+        self.worker = WorkerFleet(
             self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets
+        )
+        self.auditor = CoverageAuditor(
+            self, "CoverageAuditor", config=config, coverage=self.store.coverage, dead_letters=self.tokens.dead_letters
         )
         self.monitoring = Monitoring(
             self,
@@ -31,9 +35,10 @@ class GenesysBridgeStack(Stack):
                 events_table=self.store.events,
                 dead_letters=self.tokens.dead_letters,
                 minter=self.tokens.minter,
+                auditor=self.auditor.function,
                 api=self.tokens.api,
                 cluster=self.worker.cluster,
-                service=self.worker.service,
+                services={name: group.service for name, group in self.worker.groups.items()},
             ),
         )
         # every name the Deploy steps use, so nobody has to look one up in the console
@@ -45,8 +50,10 @@ class GenesysBridgeStack(Stack):
             "MinterFunction": self.tokens.minter.function_name,
             "AlarmTopic": self.monitoring.topic.topic_arn,
             "Cluster": self.worker.cluster.cluster_name,
-            "WorkerService": self.worker.service.service_name,
+            "AuditorFunction": self.auditor.function.function_name,
         }
+        for name, group in self.worker.groups.items():
+            outputs[f"WorkerService{_camel(name)}"] = group.service.service_name
         for kind, secrets in (
             ("CredentialsSecret", self.tokens.credentials_secrets),
             ("TokenSecret", self.tokens.token_secrets),
@@ -59,5 +66,5 @@ class GenesysBridgeStack(Stack):
         acknowledge(self)
 
 
-def _camel(org: str) -> str:
-    return "".join(part.title() for part in org.split("-"))
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.replace(".", "-").split("-"))

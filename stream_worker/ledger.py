@@ -1,8 +1,9 @@
 """Coverage ledger: which seconds had at least one confirmed live socket, per shard.
 
-Each socket session is one item ``{shard, session, start_ms, end_ms, open, ...}``; ``end_ms`` is the last moment the
-session was known alive (refreshed every ``ledger_interval`` while live; the last frame's time when the socket was
-declared dead by the liveness watchdog). Coverage of a shard is the union of its sessions' intervals.
+Each socket session is one item ``{shard, session, start_ms, end_ms, open, worker, ...}``; ``end_ms`` is the last
+moment the session was known alive and everything it delivered before was stored (refreshed every
+``ledger_interval``; a socket that died without a close frame ends at its last frame). Coverage of a shard is the
+union of its sessions' intervals, across every task (genesys.coverage).
 """
 
 from __future__ import annotations
@@ -13,43 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from genesys.coverage import FleetCoverage, Session, fleet_coverage, session_key_range, session_sort_key
 from stream_worker.aws import CoverageTable
 
 log = logging.getLogger(__name__)
-LOOKBACK_MS = 48 * 3600 * 1000  # a session never outlives its channel (24 h); look back twice that
-
-
-def merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def uncovered(intervals: list[tuple[float, float]], t1: float, t2: float) -> list[tuple[float, float]]:
-    """The parts of [t1, t2] that no interval covers."""
-    gaps: list[tuple[float, float]] = []
-    cursor = t1
-    for start, end in merge(intervals):
-        if end <= cursor:
-            continue
-        if start >= t2:
-            break
-        if start > cursor:
-            gaps.append((cursor, min(start, t2)))
-        cursor = max(cursor, end)
-        if cursor >= t2:
-            break
-    if cursor < t2:
-        gaps.append((cursor, t2))
-    return gaps
-
-
-def session_sort_key(start: float, channel_id: str) -> str:
-    return f"{int(start * 1000):015d}#{channel_id}"
 
 
 @dataclass
@@ -134,12 +102,11 @@ class LedgerRecorder:
                     self.records.pop(key, None)  # closed and written in full: nothing left to carry
 
 
+def query_coverage(table: CoverageTable, shard: str, t1: float, t2: float) -> FleetCoverage:
+    """The fleet's coverage of ``shard`` between t1 and t2 (every task's sessions), and each task's own."""
+    return fleet_coverage((Session.of(i) for i in table.sessions(shard, *session_key_range(t1, t2))), t1, t2)
+
+
 def query_uncovered(table: CoverageTable, shard: str, t1: float, t2: float) -> list[tuple[float, float]]:
     """Were there uncovered seconds for ``shard`` between t1 and t2, and which?"""
-    start_from = f"{max(0, int(t1 * 1000) - LOOKBACK_MS):015d}"
-    start_to = f"{int(t2 * 1000):015d}~"
-    intervals = [
-        (int(i["start_ms"]["N"]) / 1000, int(i["end_ms"]["N"]) / 1000)
-        for i in table.sessions(shard, start_from, start_to)
-    ]
-    return uncovered(intervals, t1, t2)
+    return query_coverage(table, shard, t1, t2).gaps

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from genesys.timefmt import iso_ms, parse_iso
 from stream_worker.aws import AWS_ERRORS, CoverageTable, EventStore, dynamodb_client, s3_client
-from stream_worker.ledger import query_uncovered
+from stream_worker.ledger import query_coverage
 from stream_worker.queries import EventQueries
 from stream_worker.records import read_envelope
 from stream_worker.verify import fetch_ground_truth, verify
@@ -86,6 +86,13 @@ def _events(args: argparse.Namespace, queries: EventQueries) -> Iterator[dict[st
     return queries.by_window(args.since, args.until)
 
 
+def _write_gaps(out: TextIO, what: str, gaps: list[tuple[float, float]]) -> None:
+    for start, end in gaps:
+        out.write(f"uncovered {_iso(start * 1000)} .. {_iso(end * 1000)} ({end - start:.3f} s)\n")
+    total = sum(end - start for start, end in gaps)
+    out.write(f"{what}: {total:.3f} uncovered second(s) in {len(gaps)} interval(s)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genesys-bridge", description=__doc__)
     parser.add_argument("--events-table", default=os.environ.get("EVENTS_TABLE", "genesys-events"))
@@ -106,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.add_argument("--shard", required=True, help='shard id such as "acme:0"')
     coverage.add_argument("--since", type=parse_time, default=parse_time("1h"))
     coverage.add_argument("--until", type=parse_time, default=parse_time("now"))
+    coverage.add_argument("--by-task", action="store_true", help="also each task's own gaps (the fleet's are first)")
 
     check = commands.add_parser("verify", help="compare the table with an emulator's ground truth")
     check.add_argument("--emulator", required=True, help="emulator base URL, e.g. http://127.0.0.1:8123")
@@ -126,12 +134,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             print(f"{count} item(s)", file=sys.stderr)
             return 0
         if args.command == "coverage":
-            gaps = query_uncovered(CoverageTable(dynamodb, args.coverage_table), args.shard, args.since, args.until)
-            for start, end in gaps:
-                out.write(f"uncovered {_iso(start * 1000)} .. {_iso(end * 1000)} ({end - start:.3f} s)\n")
-            total = sum(end - start for start, end in gaps)
-            out.write(f"shard {args.shard}: {total:.3f} uncovered second(s) in {len(gaps)} interval(s)\n")
-            return 0 if not gaps else 3
+            fleet = query_coverage(CoverageTable(dynamodb, args.coverage_table), args.shard, args.since, args.until)
+            _write_gaps(out, f"shard {args.shard}", fleet.gaps)
+            if args.by_task:
+                for task, gaps in sorted(fleet.by_task.items()):
+                    _write_gaps(out, f"  task {task}", gaps)
+            return 0 if not fleet.gaps else 3
         truth = fetch_ground_truth(args.emulator)
         stored = [i["pk"] for i in queries.by_window(args.since - 3600, args.until + 3600) if i.get("kind") == "event"]
         result = verify(truth, stored, set(args.topics), (args.since, args.until))

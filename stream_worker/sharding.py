@@ -16,12 +16,22 @@ class Shard:
     topics: tuple[str, ...]
 
 
-def plan_shards(settings: WorkerSettings) -> list[Shard]:
+def split_into_shards(settings: WorkerSettings) -> list[Shard]:
+    """Topics in order, ``shard_size`` at a time: a topic appended never moves an earlier one to another shard.
+
+    Ids are ``<org>:<n>``, counted from the org's ``first_shard`` (a worker group runs a slice of the org's plan).
+    """
     shards: list[Shard] = []
     for org in settings.orgs:
         topics = org.all_topics()
         chunks = [topics[i : i + settings.shard_size] for i in range(0, len(topics), settings.shard_size)]
-        shards.extend(Shard(f"{org.name}:{n}", org, tuple(chunk)) for n, chunk in enumerate(chunks))
+        shards.extend(Shard(f"{org.name}:{org.first_shard + n}", org, tuple(c)) for n, c in enumerate(chunks))
+    return shards
+
+
+def plan_shards(settings: WorkerSettings) -> list[Shard]:
+    """The shards this worker runs; ConfigError when they do not fit its channel budget."""
+    shards = split_into_shards(settings)
     check_budget(settings, shards)
     return shards
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from functions.common import FunctionEnv, RuntimeCache, observability
+from functions.common import OrgsEnv, RuntimeCache, observability
 from functions.mint_token.minter import Minter, OrgResult, schedule_slot
 from functions.mint_token.policy import RefreshPolicy
 from functions.orgs import OrgConfig
@@ -28,7 +28,7 @@ logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
 SAFETY_MARGIN = 3.0  # seconds kept free before the Lambda timeout
 
 
-class MinterEnv(FunctionEnv):
+class MinterEnv(OrgsEnv):
     schedule_period_seconds: float = Field(300, ge=1)
     rotation_lead_seconds: float = Field(600, ge=0)
     refresh_fraction: float = Field(0.5, gt=0, lt=1)

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json
 
-from functions.common import FunctionEnv, RuntimeCache, observability
+from functions.common import OrgsEnv, RuntimeCache, observability
 from functions.orgs import OrgConfig
 from functions.secrets_store import new_secrets_client
 from functions.vend_token.access import AccessPolicy
@@ -34,7 +34,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SAML_BODY = 'body must be {"assertion": "<base64 SAML assertion>"}'
 
 
-class VendEnv(FunctionEnv):
+class VendEnv(OrgsEnv):
     access_policy: Json[AccessPolicy]
     min_remaining_seconds: float = Field(300, ge=0)
     cache_max_age_seconds: int = Field(300, ge=1)

@@ -21,6 +21,7 @@ from constructs import Construct
 from infra.config import BridgeConfig
 
 WORKER = {"service": "stream-worker"}
+AUDITOR = {"service": "coverage-auditor"}
 MINTER = {"service": "token-minter"}
 BREACHING = cw.TreatMissingData.BREACHING
 NOT_BREACHING = cw.TreatMissingData.NOT_BREACHING
@@ -31,9 +32,10 @@ class Watched:
     events_table: dynamodb.ITable
     dead_letters: sqs.IQueue
     minter: lambda_.IFunction
+    auditor: lambda_.IFunction
     api: apigwv2.HttpApi
     cluster: ecs.ICluster
-    service: ecs.FargateService
+    services: dict[str, ecs.FargateService]  # by worker group
 
 
 class Monitoring(Construct):
@@ -89,23 +91,25 @@ class Monitoring(Construct):
                 evaluation_periods=2,
             )
         five = Duration.minutes(5)
+        # shard alarms are on the fleet: a gap one task had and another covered pages nobody
         for shard in config.shards():
-            dims = {**WORKER, "shard": shard.id}
+            dims = {**AUDITOR, "shard": shard.id}
             self._alarm(
-                f"Uncovered-{shard.id}",
-                self._metric("UncoveredSeconds", dims, "Sum", five),
+                f"FleetUncovered-{shard.id}",
+                self._metric("FleetUncoveredSeconds", dims, "Sum", five),
                 0,
                 cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 BREACHING,
-                f"Shard {shard.id} had seconds with no live socket: events in them may be lost",
+                f"Shard {shard.id} had seconds no task covered: events in them may be lost (genesys-bridge coverage)",
             )
             self._alarm(
-                f"LiveSockets-{shard.id}",
-                self._metric("LiveSockets", dims, "Minimum", five),
-                1,
+                f"FleetLiveTasks-{shard.id}",
+                self._metric("FleetLiveTasks", dims, "Minimum", five),
+                config.worker_replicas,
                 cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                 BREACHING,
-                f"Shard {shard.id} has no live socket",
+                f"Shard {shard.id} is covered by fewer tasks than configured: one more fault would lose events",
+                evaluation_periods=3,  # a deploy replaces a task within a period or two
             )
         self._alarm(
             "WriteErrors",
@@ -140,6 +144,14 @@ class Monitoring(Construct):
             "The minter function itself failed (crash, timeout, bad configuration): tokens are not being refreshed",
         )
         self._alarm(
+            "AuditorErrors",
+            watched.auditor.metric_errors(period=five, statistic="Sum"),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The coverage auditor failed: fleet coverage is not being computed (its alarms will breach)",
+        )
+        self._alarm(
             "Vend5xx",
             watched.api.metric_server_error(period=five, statistic="Sum"),
             0,
@@ -147,22 +159,23 @@ class Monitoring(Construct):
             NOT_BREACHING,
             "The vend API answered 5xx (503: no token with enough life)",
         )
-        running = cw.Metric(
-            namespace="ECS/ContainerInsights",
-            metric_name="RunningTaskCount",
-            dimensions_map={"ClusterName": watched.cluster.cluster_name, "ServiceName": watched.service.service_name},
-            statistic="Minimum",
-            period=Duration.minutes(1),
-        )
-        self._alarm(
-            "RunningTasks",
-            running,
-            config.worker_replicas,
-            cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            BREACHING,
-            "Fewer stream worker tasks are running than desired",
-            evaluation_periods=3,
-        )
+        for group, service in watched.services.items():
+            running = cw.Metric(
+                namespace="ECS/ContainerInsights",
+                metric_name="RunningTaskCount",
+                dimensions_map={"ClusterName": watched.cluster.cluster_name, "ServiceName": service.service_name},
+                statistic="Minimum",
+                period=Duration.minutes(1),
+            )
+            self._alarm(
+                f"RunningTasks-{group.replace('.', '-')}",
+                running,
+                config.worker_replicas,
+                cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                BREACHING,
+                f"Fewer stream worker tasks of group {group} are running than desired",
+                evaluation_periods=3,
+            )
         self.dashboard = self._dashboard(watched)
 
     def _metric(self, name: str, dims: dict[str, str], statistic: str, period: Duration) -> cw.Metric:
@@ -211,13 +224,14 @@ class Monitoring(Construct):
         dashboard.add_widgets(
             cw.GraphWidget(title="Events", left=counts, width=12),
             cw.GraphWidget(
-                title="Live sockets per shard",
-                left=[self._metric("LiveSockets", {**WORKER, "shard": s}, "Minimum", five) for s in shards],
+                title="Live sockets per shard (sum over tasks; the dashboard's only)",
+                left=[self._metric("LiveSockets", {**WORKER, "shard": s}, "Sum", five) for s in shards],
                 width=12,
             ),
             cw.GraphWidget(
-                title="Uncovered seconds",
-                left=[self._metric("UncoveredSeconds", {**WORKER, "shard": s}, "Sum", five) for s in shards],
+                title="Fleet: uncovered seconds and covering tasks per shard",
+                left=[self._metric("FleetUncoveredSeconds", {**AUDITOR, "shard": s}, "Sum", five) for s in shards],
+                right=[self._metric("FleetLiveTasks", {**AUDITOR, "shard": s}, "Minimum", five) for s in shards],
                 width=12,
             ),
             cw.GraphWidget(

@@ -10,7 +10,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
@@ -21,11 +20,10 @@ from constructs import Construct
 
 from genesys.oauth import CREDENTIALS_PLACEHOLDER
 from genesys.token_secret import credentials_secret_name, saml_client_secret_name
-from infra.bundling import lambda_code, lambda_runtime
+from infra.bundling import bridge_function
 from infra.config import BridgeConfig
 from infra.retention import retention
 
-RUNTIME = lambda_runtime()
 # HTTP API access-log variables only ($context.resourcePath and the like belong to REST APIs and fail the stage)
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
@@ -80,36 +78,41 @@ class TokenService(Construct):
         self.token_secrets: dict[str, secretsmanager.ISecret] = {}
         self.credentials_secrets: dict[str, secretsmanager.ISecret] = {}
         self.saml_secrets: dict[str, secretsmanager.ISecret] = {}
-        orgs_env: list[dict[str, object]] = []
-        for org in config.orgs:
-            credentials_name = org.credentials_secret or credentials_secret_name(org.name)
-            self.credentials_secrets[org.name] = (
-                secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{org.name}", credentials_name)
-                if org.credentials_secret
+        mint_env: list[dict[str, object]] = []  # one entry per OAuth client: each has its own token
+        vend_env: list[dict[str, object]] = []  # one per org: callers get the org's first client's token
+        for group in config.groups():
+            name, org = group.name, group.org
+            credentials_name = group.credentials_secret or credentials_secret_name(name.replace(".", "/"))
+            self.credentials_secrets[name] = (
+                secretsmanager.Secret.from_secret_name_v2(self, f"Credentials-{group.construct_id}", credentials_name)
+                if group.credentials_secret
                 else _placeholder_secret(
                     self,
-                    f"Credentials-{org.name}",
+                    f"Credentials-{group.construct_id}",
                     credentials_name,
                     {"client_id": CREDENTIALS_PLACEHOLDER},
                     "client_secret",
-                    f"Genesys OAuth client credentials of org {org.name}: put the real client_id and client_secret here",
+                    f"Genesys OAuth client credentials ({name}): put the real client_id and client_secret here",
                 )
             )
-            token_name = org.token_secret
-            self.token_secrets[org.name] = _placeholder_secret(
+            self.token_secrets[name] = _placeholder_secret(
                 self,
-                f"Token-{org.name}",
-                token_name,
+                f"Token-{group.construct_id}",
+                group.token_secret,
                 {"placeholder": "minted on schedule"},
                 "nonce",
-                f"Current Genesys access token of org {org.name}, written by the minter",
+                f"Current Genesys access token of OAuth client {name}, written by the minter",
             )
             entry: dict[str, object] = {
-                "name": org.name,
+                "name": name,
                 "environment": org.environment,
                 "credentials_secret": credentials_name,
-                "token_secret": token_name,
+                "token_secret": group.token_secret,
             }
+            mint_env.append(entry)
+            if group.index != 0:
+                continue
+            vend_entry = dict(entry)
             if org.saml is not None:
                 saml_name = org.saml.credentials_secret or saml_client_secret_name(org.name)
                 self.saml_secrets[org.name] = (
@@ -124,20 +127,21 @@ class TokenService(Construct):
                         f"Genesys SAML2BEARER OAuth client of org {org.name}",
                     )
                 )
-                entry["saml"] = {"credentials_secret": saml_name, "org_name": org.saml.org_name}
-            orgs_env.append(entry)
+                vend_entry["saml"] = {"credentials_secret": saml_name, "org_name": org.saml.org_name}
+            vend_env.append(vend_entry)
 
         common_env = {
-            "ORGS": json.dumps(orgs_env),
             "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
-        self.minter = self._function(
+        self.minter = bridge_function(
+            self,
             "Minter",
-            "functions.mint_token.handler.handler",
-            config,
-            {
+            handler="functions.mint_token.handler.handler",
+            log_retention_days=config.log_retention_days,
+            environment={
                 **common_env,
+                "ORGS": json.dumps(mint_env),
                 "POWERTOOLS_SERVICE_NAME": "token-minter",
                 "SCHEDULE_PERIOD_SECONDS": str(config.mint_schedule_minutes * 60),
                 "ROTATION_LEAD_SECONDS": f"{config.required_token_life:g}",
@@ -180,12 +184,14 @@ class TokenService(Construct):
             ),
         )
 
-        self.vendor = self._function(
+        self.vendor = bridge_function(
+            self,
             "Vendor",
-            "functions.vend_token.handler.handler",
-            config,
-            {
+            handler="functions.vend_token.handler.handler",
+            log_retention_days=config.log_retention_days,
+            environment={
                 **common_env,
+                "ORGS": json.dumps(vend_env),
                 "POWERTOOLS_SERVICE_NAME": "token-vendor",
                 "ACCESS_POLICY": json.dumps(config.access_policy),
                 "MIN_REMAINING_SECONDS": str(config.vend_min_remaining_seconds),
@@ -193,7 +199,7 @@ class TokenService(Construct):
             },
             timeout=Duration.seconds(15),
         )
-        for secret in [*self.token_secrets.values(), *self.saml_secrets.values()]:
+        for secret in [*(self.token_secrets[o.name] for o in config.orgs), *self.saml_secrets.values()]:
             secret.grant_read(self.vendor)
 
         self.api = apigwv2.HttpApi(
@@ -206,7 +212,10 @@ class TokenService(Construct):
             ),
         )
         self.api_logs = logs.LogGroup(
-            self, "VendApiAccessLogs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN
+            self,
+            "VendApiAccessLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.stage = self.api.add_stage(
             "DefaultStage",
@@ -218,35 +227,3 @@ class TokenService(Construct):
         integration = integrations.HttpLambdaIntegration("VendIntegration", self.vendor)
         self.api.add_routes(path="/orgs/{org}/token", methods=[apigwv2.HttpMethod.GET], integration=integration)
         self.api.add_routes(path="/orgs/{org}/saml-token", methods=[apigwv2.HttpMethod.POST], integration=integration)
-
-    @staticmethod
-    def _retention(config: BridgeConfig) -> logs.RetentionDays:
-        return retention(config.log_retention_days)
-
-    def _function(
-        self,
-        cid: str,
-        handler: str,
-        config: BridgeConfig,
-        environment: dict[str, str],
-        *,
-        timeout: Duration,
-        reserved_concurrency: int | None = None,
-    ) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self, f"{cid}Logs", retention=self._retention(config), removal_policy=RemovalPolicy.RETAIN
-        )
-        return lambda_.Function(
-            self,
-            cid,
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
-            code=lambda_code(RUNTIME),
-            timeout=timeout,
-            memory_size=512,
-            environment=environment,
-            reserved_concurrent_executions=reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-        )

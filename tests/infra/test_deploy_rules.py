@@ -162,7 +162,7 @@ def task_role_statements(template: Any) -> list[dict[str, Any]]:
     return [
         s
         for name, p in policies.items()
-        if name.startswith("StreamWorkerTaskTaskRole")
+        if name.startswith("StreamWorkerGroup") and "TaskTaskRole" in name
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
 
@@ -170,6 +170,7 @@ def task_role_statements(template: Any) -> list[dict[str, Any]]:
 def test_the_worker_uses_its_key_only_through_dynamodb_and_s3_and_puts_no_metrics(template):
     """Given the task role, KMS use is scoped by kms:ViaService and there is no cloudwatch:PutMetricData (EMF)."""
     statements = task_role_statements(template)
+    assert statements
     actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
     assert not [a for a in actions if a.startswith("cloudwatch:")]
     kms = [
@@ -185,7 +186,7 @@ def test_the_worker_uses_its_key_only_through_dynamodb_and_s3_and_puts_no_metric
 
 def test_outputs_name_everything_the_deploy_steps_use(template):
     outputs = template.to_json()["Outputs"]
-    for name in ("MinterFunction", "AlarmTopic", "Cluster", "WorkerService", "EventsTable", "CoverageTable"):
+    for name in ("MinterFunction", "AlarmTopic", "Cluster", "WorkerServiceAcme", "WorkerServiceBeta", "EventsTable"):
         assert name in outputs, name
     assert {
         "CredentialsSecretAcme",

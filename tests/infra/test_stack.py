@@ -204,7 +204,7 @@ def _policy_statements(template: Template, role_fragment: str) -> list[dict[str,
 
 def test_worker_reads_token_secrets_but_never_client_credentials(synthesized):
     _, template, _ = synthesized
-    statements = _policy_statements(template, "StreamWorkerTaskTaskRole")
+    statements = _policy_statements(template, "StreamWorkerGroupacmeTaskTaskRole")
     text = json.dumps(statements)
     assert "Token" in text
     assert "Credentials" not in text and "client-credentials" not in text and "Saml" not in text
@@ -233,18 +233,20 @@ def test_alarms_cover_tokens_coverage_writes_dlq_vend_and_tasks(template):
         "breaching"
     }
     assert {a["Threshold"] for a in by_metric["TokenRemainingSeconds"]} == {1200}
-    assert len(by_metric["UncoveredSeconds"]) == 3
-    assert {(a["ComparisonOperator"], a["Threshold"]) for a in by_metric["UncoveredSeconds"]} == {
-        ("GreaterThanThreshold", 0)
+    # shard alarms are on the fleet's metrics (the auditor's), never on one task's view
+    assert "UncoveredSeconds" not in by_metric and "LiveSockets" not in by_metric
+    assert len(by_metric["FleetUncoveredSeconds"]) == 3
+    assert {
+        (a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"]) for a in by_metric["FleetUncoveredSeconds"]
+    } == {("GreaterThanThreshold", 0, "breaching")}
+    assert {(a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"]) for a in by_metric["FleetLiveTasks"]} == {
+        ("LessThanThreshold", 2, "breaching")
     }
-    assert {(a["ComparisonOperator"], a["Threshold"], a["TreatMissingData"]) for a in by_metric["LiveSockets"]} == {
-        ("LessThanThreshold", 1, "breaching")
-    }
-    shards = {d["Value"] for a in by_metric["LiveSockets"] for d in a["Dimensions"] if d["Name"] == "shard"}
+    shards = {d["Value"] for a in by_metric["FleetLiveTasks"] for d in a["Dimensions"] if d["Name"] == "shard"}
     assert shards == {"acme:0", "acme:1", "beta:0"}
     for metric in ("WriteErrors", "WriteThrottleEvents", "ApproximateNumberOfMessagesVisible", "5xx"):
         assert by_metric[metric][0]["TreatMissingData"] == "notBreaching", metric
-    assert by_metric["RunningTaskCount"][0]["Threshold"] == 2
+    assert [a["Threshold"] for a in by_metric["RunningTaskCount"]] == [2, 2]  # one per group: acme, beta
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
@@ -271,7 +273,7 @@ def test_synthesized_template_passes_cfn_lint(synthesized):
         (
             {
                 "worker_replicas": 2,
-                "channel_budget": 12,
+                "sockets_per_shard": 2,
                 "orgs": [
                     {
                         "name": "wide",
@@ -280,7 +282,7 @@ def test_synthesized_template_passes_cfn_lint(synthesized):
                     }
                 ],
             },
-            "2 task.s. during a deploy x 4 shard.s. x .2 sockets . 1 rotating. = 24 channels, over Genesys' 20",
+            "4 shard.s.* one OAuth client carries 3 shard.s. .* the topics need 2 OAuth clients: list 2 in clients",
         ),
         ({"alarm_email": "not-an-email"}, "bridge.alarm_email"),
         ({"access_policy": {"rules": []}}, "ACCESS_POLICY is invalid"),
@@ -291,11 +293,11 @@ def test_synthesized_template_passes_cfn_lint(synthesized):
                     {
                         "name": "big",
                         "region": "mypurecloud.ie",
-                        "templates": [{"template": "v2.users.{id}.presence", "ids": [str(i) for i in range(4000)]}],
+                        "templates": [{"template": "v2.users.{id}.presence", "ids": [str(i) for i in range(6000)]}],
                     }
                 ]
             },
-            "over CHANNEL_BUDGET=10",
+            "6 shard.s. .* the topics need 2 OAuth clients",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.common import FunctionEnv, load_env
+from functions.common import OrgsEnv, load_env
 from functions.mint_token import handler as mint_handler
 from functions.mint_token.minter import Minter, request_token
 from functions.mint_token.policy import RefreshPolicy
@@ -295,10 +295,10 @@ def test_policy_numbers_for_one_hour_and_one_day_tokens():
 
 def test_bad_org_config_is_a_clear_error():
     with pytest.raises(ConfigError, match="ORGS: Field required"):
-        load_env(FunctionEnv, {})
+        load_env(OrgsEnv, {})
     with pytest.raises(ConfigError, match="unknown Genesys region domain"):
         load_env(
-            FunctionEnv,
+            OrgsEnv,
             {
                 "ORGS": json.dumps(
                     [{"name": "a", "environment": "nowhere.example", "credentials_secret": "c", "token_secret": "t"}]
@@ -307,4 +307,4 @@ def test_bad_org_config_is_a_clear_error():
         )
     org = {"name": "a", "environment": "mypurecloud.ie", "credentials_secret": "c", "token_secret": "t"}
     with pytest.raises(ConfigError, match="duplicate"):
-        load_env(FunctionEnv, {"ORGS": json.dumps([org, org])})
+        load_env(OrgsEnv, {"ORGS": json.dumps([org, org])})

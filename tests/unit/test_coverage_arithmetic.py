@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_worker.ledger import merge, uncovered
+from genesys.coverage import merge, uncovered
 
 
 def test_uncovered_lists_the_gaps_between_sessions():
@@ -26,3 +26,15 @@ def test_covered_plus_uncovered_is_the_whole_window(sessions, t1, span):
     covered = sum(max(0.0, min(e, t2) - max(s, t1)) for s, e in merge(sessions))
     assert sum(b - a for a, b in gaps) + covered == pytest.approx(span)
     assert all(t1 <= a < b <= t2 for a, b in gaps)
+
+
+def test_fleet_coverage_is_the_union_of_every_tasks_sessions():
+    """Given task A down 10-20 while B covers 5-25, the fleet has no gap; each task's own gaps are still known."""
+    from genesys.coverage import Session, fleet_coverage
+
+    sessions = [Session("a", 0, 10), Session("a", 20, 30), Session("b", 5, 25)]
+    fleet = fleet_coverage(sessions, 0, 30)
+    assert fleet.gaps == []
+    assert fleet.by_task == {"a": [(10, 20)], "b": [(0, 5), (25, 30)]}
+    assert fleet.live_tasks == 1  # at 30 only A's session reaches the end
+    assert fleet_coverage([Session("a", 0, 10)], 0, 30).uncovered_seconds == 20

@@ -1,4 +1,5 @@
-"""The stream worker on ECS Fargate: arm64, egress only, overlapping deploys, health-checked."""
+"""The stream worker fleet on ECS Fargate: one cluster, one service per worker group (an OAuth client and its
+shards), active-active tasks spread over two AZs, arm64, egress only, health-checked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.bundling import PYTHON_VERSION, ROOT
-from infra.config import BridgeConfig
+from infra.config import BridgeConfig, WorkerGroup
 from infra.constructs.event_storage import EventStorage
 from infra.retention import retention
 from stream_worker.settings import worker_environment
@@ -20,7 +21,9 @@ from stream_worker.settings import worker_environment
 HEALTH_INTERVAL, HEALTH_RETRIES = 15, 3  # a stuck loop is replaced after about 45 s
 
 
-class StreamWorkerService(Construct):
+class WorkerFleet(Construct):
+    """The network and the cluster, and one WorkerGroupService per group."""
+
     def __init__(
         self,
         scope: Construct,
@@ -53,6 +56,43 @@ class StreamWorkerService(Construct):
             description="Stream worker: egress only, no inbound rules",
         )
         self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
+        self.image = ecs.ContainerImage.from_asset(
+            str(ROOT),
+            file="stream_worker/Dockerfile",
+            platform=ecr_assets.Platform.LINUX_ARM64,
+            build_args={"PYTHON_VERSION": PYTHON_VERSION},
+            exclude=[".venv", "cdk.out", "node_modules", ".git", ".demo", ".bench", "**/__pycache__"],
+        )
+        self.groups = {
+            group.name: WorkerGroupService(
+                self,
+                f"Group-{group.construct_id}",
+                config=config,
+                group=group,
+                fleet=self,
+                store=store,
+                token_secret=token_secrets[group.name],
+            )
+            for group in config.groups()
+        }
+
+
+class WorkerGroupService(Construct):
+    """One group's service: every task runs all of the group's shards; the conditional put makes them one."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        config: BridgeConfig,
+        group: WorkerGroup,
+        fleet: WorkerFleet,
+        store: EventStorage,
+        token_secret: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, cid)
+        self.group = group
         self.task = ecs.FargateTaskDefinition(
             self,
             "Task",
@@ -67,17 +107,11 @@ class StreamWorkerService(Construct):
         )
         self.container = self.task.add_container(
             "worker",
-            image=ecs.ContainerImage.from_asset(
-                str(ROOT),
-                file="stream_worker/Dockerfile",
-                platform=ecr_assets.Platform.LINUX_ARM64,
-                build_args={"PYTHON_VERSION": PYTHON_VERSION},
-                exclude=[".venv", "cdk.out", "node_modules", ".git", ".demo", ".bench", "**/__pycache__"],
-            ),
+            image=fleet.image,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="worker", log_group=self.log_group),
             environment={
                 **worker_environment(
-                    **config.worker_values({o: s.secret_name for o, s in token_secrets.items()}),
+                    **config.group_values(group),
                     events_table=store.events.table_name,
                     coverage_table=store.coverage.table_name,
                     payload_bucket=store.payloads.bucket_name,
@@ -99,7 +133,7 @@ class StreamWorkerService(Construct):
         self.service = ecs.FargateService(
             self,
             "Service",
-            cluster=self.cluster,
+            cluster=fleet.cluster,
             task_definition=self.task,
             desired_count=config.worker_replicas,
             # coverage never drops to zero and the channel budget holds: see BridgeConfig.deployment
@@ -107,13 +141,12 @@ class StreamWorkerService(Construct):
             max_healthy_percent=config.deployment.max_healthy_percent,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             assign_public_ip=True,
-            security_groups=[self.security_group],
+            security_groups=[fleet.security_group],
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
         )
         # least privilege, no wildcards: the worker only writes; reads are the query tools' business
         role = self.task.task_role
-        for secret in token_secrets.values():
-            secret.grant_read(role)
+        token_secret.grant_read(role)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:PutItem"], resources=[store.events.table_arn, store.coverage.table_arn]

@@ -1,0 +1,84 @@
+"""Coverage arithmetic over ledger sessions, shared by the worker, the query CLI and the coverage auditor.
+
+A session is one socket's interval ``[start_ms, end_ms]`` in the coverage table, written by the task that held it
+(``worker``). A shard is covered at a moment when at least one session of any task covers it: the fleet's coverage
+is the union of every task's sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LOOKBACK_MS = 48 * 3600 * 1000  # a session never outlives its channel (24 h); look back twice that
+
+
+def merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def uncovered(intervals: Iterable[tuple[float, float]], t1: float, t2: float) -> list[tuple[float, float]]:
+    """The parts of [t1, t2] that no interval covers."""
+    gaps: list[tuple[float, float]] = []
+    cursor = t1
+    for start, end in merge(intervals):
+        if end <= cursor:
+            continue
+        if start >= t2:
+            break
+        if start > cursor:
+            gaps.append((cursor, min(start, t2)))
+        cursor = max(cursor, end)
+        if cursor >= t2:
+            break
+    if cursor < t2:
+        gaps.append((cursor, t2))
+    return gaps
+
+
+def session_sort_key(start: float, channel_id: str) -> str:
+    return f"{int(start * 1000):015d}#{channel_id}"
+
+
+def session_key_range(t1: float, t2: float) -> tuple[str, str]:
+    """Sort-key bounds that find every session that can overlap [t1, t2]."""
+    return f"{max(0, int(t1 * 1000) - LOOKBACK_MS):015d}", f"{int(t2 * 1000):015d}~"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    worker: str
+    start: float
+    end: float
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> Session:
+        """From a coverage item in DynamoDB's attribute-value form."""
+        worker = item.get("worker", {}).get("S", "")
+        return cls(str(worker), int(item["start_ms"]["N"]) / 1000, int(item["end_ms"]["N"]) / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetCoverage:
+    gaps: list[tuple[float, float]]  # no task covered these
+    by_task: dict[str, list[tuple[float, float]]]  # each task's own gaps
+    live_tasks: int  # tasks covering the window's last moment
+
+    @property
+    def uncovered_seconds(self) -> float:
+        return sum(end - start for start, end in self.gaps)
+
+
+def fleet_coverage(sessions: Iterable[Session], t1: float, t2: float) -> FleetCoverage:
+    every = list(sessions)
+    tasks = sorted({s.worker for s in every})
+    by_task = {task: uncovered([(s.start, s.end) for s in every if s.worker == task], t1, t2) for task in tasks}
+    live = {s.worker for s in every if s.start <= t2 <= s.end}
+    return FleetCoverage(uncovered([(s.start, s.end) for s in every], t1, t2), by_task, len(live))

@@ -1,0 +1,57 @@
+"""The coverage auditor: a scheduled Lambda that merges every task's ledger per shard for each closed window."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.bundling import bridge_function
+from infra.config import BridgeConfig
+
+WINDOW_SECONDS = 60
+SETTLE_SECONDS = 30  # tasks write their ledger every 10 s: a window is closed 30 s after it ends
+
+
+class CoverageAuditor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        config: BridgeConfig,
+        coverage: dynamodb.ITable,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, cid)
+        self.function = bridge_function(
+            self,
+            "Auditor",
+            handler="functions.audit_coverage.handler.handler",
+            log_retention_days=config.log_retention_days,
+            environment={
+                "COVERAGE_TABLE": coverage.table_name,
+                "SHARDS": json.dumps([s.id for s in config.shards()]),
+                "WINDOW_SECONDS": str(WINDOW_SECONDS),
+                "SETTLE_SECONDS": str(SETTLE_SECONDS),
+                "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
+                "POWERTOOLS_SERVICE_NAME": "coverage-auditor",
+            },
+            timeout=Duration.seconds(50),
+            reserved_concurrency=1,
+        )
+        coverage.grant_read_data(self.function)
+        self.schedule = scheduler.Schedule(
+            self,
+            "Every window",
+            schedule=scheduler.ScheduleExpression.rate(Duration.seconds(WINDOW_SECONDS)),
+            description="Merge the coverage ledger of every task per shard",
+            target=targets.LambdaInvoke(
+                self.function, dead_letter_queue=dead_letters, retry_attempts=1, max_event_age=Duration.minutes(1)
+            ),
+        )
