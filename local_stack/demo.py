@@ -1,32 +1,29 @@
 """`make demo` and `make soak`: the whole bridge on one machine, faults injected, verified against ground truth.
 
-Genesys is the emulator, AWS is moto's server; the minter runs on its schedule, the stream worker keeps its
-overlapping sockets, and at the end every event the emulator published while the worker was covering is looked
-up in the events table. The last line is ``verified: published=N stored=N lost=0 duplicates_absorbed=M ...``.
+Genesys is the emulator, AWS is moto's server; the minter runs on its schedule, and two stream worker processes run
+active-active as ECS would run two tasks. Midway one task is SIGKILLed (a crash, an OOM, a lost host) and a
+replacement started. At the end every event the emulator published while the fleet was covering is looked up in the
+events table. The last line is ``verified: published=N stored=N lost=0 duplicates_absorbed=M ...``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
 import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from emulator.config import EmulatorConfig
 from emulator.faults import chaos_menu, needs_channel
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
 from local_stack.aws import local_aws
-from local_stack.bridge import LocalBridge, build_bridge
+from local_stack.fleet import LocalFleet
 
 TOPICS = [
     "v2.users.alice.presence",
@@ -52,99 +49,109 @@ WORKER = {
     "ledger_interval": 2,
     "metrics_interval": 3600,
     "drain_timeout": 60,
+    "touch_interval": 2,
+    "delivery_allowance": 0.5,
 }
 FAULTS = chaos_menu(pause=12, stall=20)
-
-
-def configure_logs(directory: Path) -> Path:
-    directory.mkdir(exist_ok=True)
-    path = directory / "worker.log"
-    handler = logging.FileHandler(path, mode="w")
-    handler.setFormatter(LambdaPowertoolsFormatter(service="stream-worker"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # the demo prints its own progress
-    return path
+TASKS = 2
 
 
 class Demo:
-    def __init__(self, bridge: LocalBridge, seed: int, fault_every: tuple[float, float]) -> None:
-        self.bridge = bridge
+    def __init__(self, fleet: LocalFleet, seed: int, fault_every: tuple[float, float]) -> None:
+        self.fleet = fleet
         self.rng = random.Random(seed)
         self.fault_every = fault_every
         self.faults: Counter[str] = Counter()
-        self.stop = asyncio.Event()
+        self.stop = threading.Event()
         self.started = time.monotonic()
+        self.window_start = time.time()
 
     def progress(self, last_fault: str) -> str:
-        worker = self.bridge.worker
-        totals = worker.metrics.totals
-        topics = set(self.bridge.topics)
-        published = sum(1 for e in self.bridge.emulator.events() if e.topic in topics)
-        live = sum(worker.live_sockets().values())
-        wanted = len(worker.shards) * worker.settings.sockets_per_shard
-        minted = sum(1 for r in self.bridge.minter.results if r.outcome == "minted")
+        emulator = self.fleet.emulator
+        topics = set(self.fleet.topics)
+        published = sum(1 for e in emulator.events() if e.topic in topics and e.published_at >= self.window_start)
+        stored = len(self.fleet.stored_keys(self.window_start))
+        tasks = sum(1 for w in self.fleet.workers.values() if w.alive())
+        minted = sum(1 for r in (self.fleet.minter.results if self.fleet.minter else []) if r.outcome == "minted")
         return (
-            f"[{time.monotonic() - self.started:5.0f}s] published={published} stored={totals['EventsStored']} "
-            f"duplicates_absorbed={totals['DuplicatesAbsorbed']} live_sockets={live}/{wanted} "
-            f"rotations={sum(worker.metrics.rotation_totals.values())} tokens_minted={minted} "
-            f"faults={sum(self.faults.values())} {last_fault}"
+            f"[{time.monotonic() - self.started:5.0f}s] published={published} stored={stored} tasks={tasks} "
+            f"live_sockets={emulator.snapshot()['sockets']} rotations={sum(self.fleet.rotations().values())} "
+            f"tokens_minted={minted} faults={sum(self.faults.values())} {last_fault}"
         )
 
-    async def inject(self) -> str:
+    def inject(self) -> str:
         spec = dict(self.rng.choice(FAULTS))
         kind = spec.pop("type")
         if needs_channel({"type": kind}):
-            live = self.bridge.our_channels()
+            live = [c["id"] for c in self.fleet.emulator.snapshot()["channels"] if c["connected"]]
             if not live:
                 return ""
             spec["channel"] = self.rng.choice(live)
-        self.bridge.fault(kind, **spec)
+        self.fleet.emulator.fault(kind, **spec)
         self.faults[kind] += 1
         return f"<- {kind}"
 
-    async def run(self, duration: float) -> None:
+    def run(self, duration: float) -> None:
         next_fault = time.monotonic() + self.rng.uniform(*self.fault_every)
         next_print, last = 0.0, ""
         deadline = self.started + duration
+        crash_at, replace_at = self.started + duration / 2, self.started + duration / 2 + 5
         while not self.stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
-            if now >= next_fault:
-                last = await self.inject() or last
+            if crash_at and now >= crash_at:
+                victim = next(w for w in self.fleet.workers.values() if w.alive())
+                self.fleet.kill(victim.worker_id)
+                last, crash_at = f"<- SIGKILL {victim.worker_id}", 0.0
+                self.faults["task_killed"] += 1
+            elif replace_at and not crash_at and now >= replace_at:
+                replacement = self.fleet.add_worker()
+                last, replace_at = f"<- started {replacement.worker_id} (as ECS replaces a task)", 0.0
+            elif now >= next_fault:
+                last = self.inject() or last
                 next_fault = now + self.rng.uniform(*self.fault_every)
             if now >= next_print:
                 print(self.progress(last), flush=True)
                 next_print, last = now + 2.0, ""
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), 0.1)
+            self.stop.wait(0.1)
 
 
-async def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
-    bridge = build_bridge(emulator, TOPICS, POLICY, **WORKER, health_file=str(args.workdir / "health.json"))
-    print(f"starting the stream worker ({len(TOPICS)} topics, 2 sockets per shard) ...", flush=True)
-    await bridge.start(within=30)
+def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
+    fleet = LocalFleet(emulator, TOPICS, POLICY, args.workdir, WORKER).start()
+    print(f"starting {TASKS} stream worker tasks ({len(TOPICS)} topics, 2 sockets per shard each) ...", flush=True)
+    tasks = [fleet.add_worker() for _ in range(TASKS)]
+    for task in tasks:
+        fleet.wait_connected(task, within=60)
     # one fault at a time: a stalled socket, the slowest to notice, is dead and replaced within ~6 s
-    demo = Demo(bridge, args.seed, (6.0, 9.0) if args.soak else (8.0, 14.0))
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, demo.stop.set)
-    loop.add_signal_handler(signal.SIGTERM, demo.stop.set)
-    await demo.run(args.duration)
-    print("stopping: no new sockets, draining writes ...", flush=True)
-    code = await bridge.stop()
-    result = bridge.verification()
-    rotations = dict(bridge.worker.metrics.rotation_totals)
-    gaps = bridge.uncovered()
-    print(f"rotations by reason: {rotations or 'none'}")
+    demo = Demo(fleet, args.seed, (6.0, 9.0) if args.soak else (8.0, 14.0))
+    signal.signal(signal.SIGINT, lambda *_: demo.stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: demo.stop.set())
+    demo.run(args.duration)
+    window = (demo.window_start, time.time())
+    print("stopping: SIGTERM to every task, draining writes ...", flush=True)
+    codes = fleet.stop()
+    result = fleet.verification(window)
+    rotations = fleet.rotations()
+    coverage = fleet.coverage(window)
+    duplicates = sum(
+        int(r.get("duplicates_absorbed", 0))
+        for w in fleet.workers.values()
+        for r in w.lines()
+        if r["message"] == "stream worker stopped"
+    )
+    print(f"tasks' exit codes: {codes}")
+    print(f"rotations by reason: {dict(rotations) or 'none'}")
     print(f"faults injected: {dict(demo.faults) or 'none'}")
-    print(f"uncovered seconds: {sum(b - a for a, b in gaps):.3f} in {len(gaps)} interval(s)")
+    print(f"fleet uncovered seconds: {coverage.uncovered_seconds:.3f} in {len(coverage.gaps)} interval(s)")
+    for task_id, gaps in sorted(coverage.by_task.items()):
+        print(f"  {task_id}: {sum(b - a for a, b in gaps):.3f} s without its own socket (the others covered)")
     for event in result.lost_events[:5]:
         print(f"  lost: seq={event['seq']} topic={event['topic']} published_at={event['published_at']:.3f}")
     print(
         f"verified: published={result.published} stored={result.stored} lost={result.lost} "
-        f"duplicates_absorbed={bridge.worker.metrics.totals['DuplicatesAbsorbed']} "
-        f"rotations={sum(rotations.values())} faults={sum(demo.faults.values())}",
+        f"duplicates_absorbed={duplicates} rotations={sum(rotations.values())} faults={sum(demo.faults.values())}",
         flush=True,
     )
-    return 0 if result.ok and code == 0 else 1
+    return 0 if result.ok and all(code == 0 for code in codes.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.randrange(1_000_000)
-    log = configure_logs(args.workdir)
-    print(f"seed={args.seed} duration={args.duration:.0f}s worker log: {log}", flush=True)
+    print(f"seed={args.seed} duration={args.duration:.0f}s worker logs: {args.workdir}/task-*.log", flush=True)
     config = EmulatorConfig(
         token_lifetime=TOKEN_LIFETIME,
         channel_lifetime=CHANNEL_LIFETIME,
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with local_aws(), EmulatorServer(config) as emulator:
         print(f"Genesys emulator on {emulator.base_url}; AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}", flush=True)
-        return asyncio.run(run(args, emulator))
+        return run(args, emulator)
 
 
 if __name__ == "__main__":

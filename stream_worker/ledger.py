@@ -82,10 +82,11 @@ class LedgerRecorder:
         record.open = False
         record.end_reason = reason
 
-    def still_alive(self, now: float) -> None:
-        for record in self.records.values():
-            if record.open:
-                record.alive_until = now
+    def still_alive(self, shard: str, channel_id: str, started: float, until: float) -> None:
+        """An open session was proven alive (and everything sent to it before, received) until ``until``."""
+        record = self.records.get((shard, channel_id, started))
+        if record is not None and record.open:
+            record.alive_until = max(record.alive_until, until)
 
     async def flush(self, durable_until: float = float("inf")) -> None:
         async with self._lock:

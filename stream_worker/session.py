@@ -40,7 +40,8 @@ class SessionTimings:
     ping_after: float
     liveness_timeout: float
     confirm_timeout: float
-    touch_interval: float = 60.0  # a ping at least this often keeps the channel "recently used" for Genesys
+    touch_interval: float = 10.0  # a ping at least this often: the channel stays "recently used", the ledger fresh
+    delivery_allowance: float = 1.0  # a frame received at t proves what was sent until t minus this, no later
 
 
 class SessionOpenError(Exception):
@@ -112,6 +113,11 @@ class SocketSession:
     @property
     def channel_id(self) -> str:
         return self.channel.id if self.channel else "-"
+
+    @property
+    def proven_until(self) -> float:
+        """Frames arrive in order: everything published before the last frame's sending has been received."""
+        return self.last_frame_at - self._timings.delivery_allowance
 
     @property
     def live(self) -> bool:
@@ -194,7 +200,7 @@ class SocketSession:
         # a close frame proves the socket alive until it came; without one (1006: dropped, half-open, reset) the
         # last frame is the last proof, whoever noticed the death
         abnormal = code is None or code == ABNORMAL_CLOSURE
-        self._end(reason, self.last_frame_at if abnormal and not self._retiring else self._clock())
+        self._end(reason, self.proven_until if abnormal and not self._retiring else self._clock())
 
     async def _handle(self, raw: str) -> None:
         now = self._clock()
@@ -236,7 +242,7 @@ class SocketSession:
                 await self.touch()
             elif ping_sent_at is not None and now - ping_sent_at >= self._timings.liveness_timeout:
                 self.log.warning("socket silent after ping; declaring it dead")
-                self._end("liveness", self.last_frame_at)
+                self._end("liveness", self.proven_until)
                 self.ws.transport.abort()
                 return
 

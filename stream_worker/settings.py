@@ -35,7 +35,10 @@ class WorkerSettings(BaseModel):
     keepalive_interval: float | None = Field(
         None, gt=0, description="websocket protocol pings; off: the session's watchdog is liveness' one owner"
     )
-    touch_interval: float = Field(60, gt=0, description="ping at least this often, so Genesys sees our channels used")
+    touch_interval: float = Field(10, gt=0, description="ping at least this often: Genesys sees our channels used")
+    delivery_allowance: float = Field(
+        1.0, ge=0, description="the ledger claims a socket's coverage until its last frame minus this"
+    )
     write_concurrency: int = Field(16, ge=1, le=256)
     queue_max: int = Field(10_000, ge=10)
     dedupe_cache: int = Field(200_000, ge=0)

@@ -25,7 +25,7 @@ from stream_worker.token_wait import TokenWait
 
 log = logging.getLogger(__name__)
 # what opening a socket can fail with, to be retried: Genesys REST, confirmation, the connection itself
-FRESH_READ_WAIT = 2.0  # seconds a rotation waits for a fresher token before taking one it holds
+FRESH_READ_WAIT = 0.5  # seconds a rotation waits for a fresher token before taking one it holds
 OPEN_ERRORS = (GenesysError, SessionOpenError, *CONNECT_ERRORS)
 
 
@@ -91,11 +91,22 @@ class ShardSupervisor:
         self._uncovered_since: float | None = None
         self._uncovered_closed = 0.0
         self._timings = SessionTimings(
-            settings.ping_after, settings.liveness_timeout, settings.confirm_timeout, settings.touch_interval
+            settings.ping_after,
+            settings.liveness_timeout,
+            settings.confirm_timeout,
+            settings.touch_interval,
+            settings.delivery_allowance,
         )
         self._trackers: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- state
+    def prove_alive(self) -> None:
+        """Tell the ledger how far each live socket has proven itself (its last frame, less the allowance)."""
+        for session in self.sessions:
+            if session.live and session.confirmed_at is not None:
+                until = max(session.confirmed_at, session.proven_until)
+                self._ledger.still_alive(self.shard.id, session.channel_id, session.confirmed_at, until)
+
     def live_count(self) -> int:
         return sum(1 for s in self.sessions if s.live)
 
@@ -300,6 +311,7 @@ class ShardSupervisor:
 
     def _started(self, session: SocketSession) -> None:
         assert session.confirmed_at is not None
+        session.log.info("socket confirmed")
         self._budget.live.add(session)
         self.sessions.add(session)
         self._ledger.confirmed(self.shard.id, session.channel_id, session.confirmed_at)

@@ -158,7 +158,7 @@ class Worker:
         await asyncio.sleep(SHUTDOWN_LINGER)
         await asyncio.gather(*(s.close() for s in self.supervisors))
         flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
-        durable = self.writer.durable_until(self._clock())
+        durable = self._durable_until() if self.writer.unwritten else float("inf")
         left = await self.writer.stop()  # queued and held by writers: both are unwritten
         await self.ledger.flush(durable)
         try:
@@ -170,7 +170,15 @@ class Worker:
         if not flushed:
             log.critical("shutdown deadline reached with events not yet written", extra={"unwritten": left})
             return 1
-        log.info("stream worker stopped", extra={"stored": self.metrics.totals["EventsStored"]})
+        totals = self.metrics.totals
+        log.info(
+            "stream worker stopped",
+            extra={
+                "stored": totals["EventsStored"],
+                "duplicates_absorbed": totals["DuplicatesAbsorbed"],
+                "quarantined": totals["Quarantined"],
+            },
+        )
         return 0
 
     async def _every(self, interval: float, action: Callable[[], Any], *, now: bool = False) -> None:
@@ -191,9 +199,14 @@ class Worker:
         await asyncio.gather(*(asyncio.to_thread(r.keep_fresh, life, force_every=every) for r in self.readers.values()))
 
     async def _ledger_tick(self) -> None:
-        now = self._clock()
-        self.ledger.still_alive(now)
-        await self.ledger.flush(self.writer.durable_until(now))
+        for supervisor in self.supervisors:
+            supervisor.prove_alive()
+        await self.ledger.flush(self._durable_until())
+
+    def _durable_until(self) -> float:
+        """Events published before this are stored: the oldest unstored receive time, less the delivery allowance
+        (an event published just before it may still have been on the wire)."""
+        return self.writer.durable_until(self._clock()) - self.settings.delivery_allowance
 
     def flush_metrics(self) -> None:
         now = self._clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -26,8 +27,10 @@ from tests.support.bridge import (
     first_socket,
     rotations,
     running_bridge,
+    sessions_on,
     stored,
     stores_more,
+    table_items,
 )
 
 pytestmark = pytest.mark.slow
@@ -179,3 +182,80 @@ async def test_randomized_chaos_loses_nothing_where_the_naive_client_loses(aws, 
     assert stored(bridge) >= result.stored
     # the comparison is the point of the design: on 16 s of chaos the naive client always loses some
     assert naive_result.lost > 0, f"seed={seed}"
+
+
+async def test_a_half_open_socket_ends_at_its_last_frame_in_the_ledger(aws, make_emulator, tmp_path):
+    """Given a socket that stays open and answers nothing, not even protocol pings, its ledger end is its last frame."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    victim = first_socket(bridge)
+    (session,) = sessions_on(bridge, victim)
+    bridge.fault("half_open_socket", channel=victim, seconds=10)
+    await eventually(lambda: session.ended.is_set(), 6, "the half-open socket is declared dead")
+    last_frame = session.last_frame_at
+    await all_sockets_live(bridge)
+    await finish(bridge)
+    items = [i for i in table_items(bridge.names.coverage_table) if i["channel_id"]["S"] == victim]
+    (item,) = items
+    assert abs(int(item["end_ms"]["N"]) / 1000 - last_frame) < 1.0
+    assert item["end_reason"]["S"] == "liveness"
+    assert bridge.uncovered() == []
+
+
+async def test_a_socket_dropped_while_aws_is_down_is_replaced_as_fast_as_ever(aws, make_emulator, tmp_path):
+    """Given Secrets Manager unreachable, a dropped socket is replaced with the token held in memory, at once."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 60})
+    reader = bridge.worker.readers["local"]
+
+    def unreachable(*args, **kwargs):
+        time.sleep(3)  # what a connect timeout looks like from here
+        raise ConnectionError("secretsmanager endpoint unreachable")
+
+    reader._source.get = unreachable  # type: ignore[method-assign]
+    victim = first_socket(bridge)
+    dropped = time.monotonic()
+    bridge.fault("drop_socket", channel=victim)
+    await eventually(lambda: rotations(bridge)["closed"] == 1, 5, "the drop is noticed")
+    await all_sockets_live(bridge)
+    assert time.monotonic() - dropped < 2.0  # no wait on AWS: the held token opened the new channel
+    await finish(bridge)
+    assert bridge.uncovered() == []
+
+
+async def test_a_neighbour_at_the_channel_limit_never_makes_us_evict_our_own(aws, make_emulator, tmp_path, http):
+    """Given another app filling the client's channels with connected, pinging sockets, our rotations evict theirs."""
+    import websockets
+
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 60})
+    token = mint(http, bridge.emulator.base_url)
+    sockets = []
+    for _ in range(18):  # with our two: the client's 20
+        channel = http.post(f"{bridge.emulator.base_url}/api/v2/notifications/channels", headers=bearer(token)).json()
+        sockets.append(await websockets.connect(channel["connectUri"]))
+    stop = asyncio.Event()
+
+    async def keep_pinging() -> None:
+        while not stop.is_set():
+            for ws in sockets:
+                with contextlib.suppress(Exception):
+                    await ws.send('{"message": "ping"}')
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+
+    pinger = asyncio.create_task(keep_pinging())
+    try:
+        for n in range(1, 4):  # three of our rotations, each needing a new channel at the limit
+            await all_sockets_live(bridge)
+            bridge.fault("close_socket", channel=first_socket(bridge), code=1011, reason="internal error")
+            await eventually(lambda: rotations(bridge)["closed"] >= n, 5, "the close is noticed")  # noqa: B023
+        await all_sockets_live(bridge)
+        await stores_more(bridge)
+    finally:
+        stop.set()
+        await pinger
+        for ws in sockets:
+            await ws.close()
+    await finish(bridge)
+    ours = {i["channel_id"]["S"] for i in table_items(bridge.names.coverage_table)}
+    evictions = bridge.emulator.snapshot()["evictions"]
+    assert evictions, "the client was at the limit: every creation evicted someone"
+    assert [e for e in evictions if e["channel"] in ours and e["connected"]] == []

@@ -32,6 +32,8 @@ WORKER_DEFAULTS: dict[str, Any] = {
     "metrics_interval": 2.0,
     "drain_timeout": 15.0,
     "write_concurrency": 8,
+    "delivery_allowance": 0.1,
+    "touch_interval": 1.0,
 }
 MINTER_POLICY = RefreshPolicy(fraction=0.5, schedule_period=0.5, rotation_lead=3.5, retry_allowance=0.5)
 FAST_EMULATOR: dict[str, Any] = {

@@ -17,7 +17,7 @@ async def test_a_session_is_recorded_from_confirmation_to_its_end():
     recorder.confirmed("o:0", "ch-1", 100.0)
     await recorder.flush()
     assert interval(table) == [(100_000, 100_000, True)]
-    recorder.still_alive(110.0)
+    recorder.still_alive("o:0", "ch-1", 100.0, 110.0)
     await recorder.flush()
     assert interval(table) == [(100_000, 110_000, True)]
     recorder.ended("o:0", "ch-1", 100.0, 112.5, "closed")
@@ -66,7 +66,7 @@ async def test_the_written_end_never_runs_ahead_of_what_is_stored():
     table = MemoryTable()
     recorder = LedgerRecorder(table, "w1", inline)
     recorder.confirmed("o:0", "ch-1", 100.0)
-    recorder.still_alive(110.0)
+    recorder.still_alive("o:0", "ch-1", 100.0, 110.0)
     await recorder.flush(durable_until=104.0)
     assert interval(table) == [(100_000, 104_000, True)]
     # When the session closes at 112 while that event is still unstored, the record stays and stays clamped

@@ -141,7 +141,7 @@ async def test_a_dropped_socket_is_replaced_and_its_channel_released():
 
 
 async def test_a_silent_socket_is_dead_at_its_last_frame():
-    """Given a socket that stops answering, the watchdog ends it; the ledger keeps its last frame as its end."""
+    """Given a socket that stops answering, the watchdog ends it at its last frame (less the delivery allowance)."""
     harness = await Harness().start()
     victim = harness.session(0)
     victim.ws.push(HEARTBEAT)
@@ -150,7 +150,7 @@ async def test_a_silent_socket_is_dead_at_its_last_frame():
     victim.ws.silent = True
     await eventually(lambda: victim.ended.is_set(), 3, "the silent socket is declared dead")
     assert victim.end_reason == "liveness"
-    assert victim.alive_until == last_frame
+    assert victim.alive_until == last_frame - harness.supervisor._settings.delivery_allowance
     await harness.stop()
 
 
