@@ -239,8 +239,14 @@ async def test_a_neighbour_at_the_channel_limit_never_makes_us_evict_our_own(aws
                 with contextlib.suppress(Exception):
                     await ws.send('{"message": "ping"}')
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
+                await asyncio.wait_for(stop.wait(), 0.2)
 
+    async def drain(ws) -> None:  # a neighbour that reads its sockets, as a real application would
+        with contextlib.suppress(Exception):
+            async for _ in ws:
+                pass
+
+    readers = [asyncio.create_task(drain(ws)) for ws in sockets]
     pinger = asyncio.create_task(keep_pinging())
     try:
         for n in range(1, 4):  # three of our rotations, each needing a new channel at the limit
@@ -252,8 +258,8 @@ async def test_a_neighbour_at_the_channel_limit_never_makes_us_evict_our_own(aws
     finally:
         stop.set()
         await pinger
-        for ws in sockets:
-            await ws.close()
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*readers, return_exceptions=True)
     await finish(bridge)
     ours = {i["channel_id"]["S"] for i in table_items(bridge.names.coverage_table)}
     evictions = bridge.emulator.snapshot()["evictions"]
