@@ -7,7 +7,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from stream_worker.records import hour_buckets
+from genesys.records import hour_buckets
 
 _deserializer = TypeDeserializer()
 

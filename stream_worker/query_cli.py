@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from genesys.event_store import EventStore
+from genesys.records import read_envelope
 from genesys.timefmt import iso_ms, parse_iso
-from stream_worker.aws import AWS_ERRORS, CoverageTable, EventStore, dynamodb_client, s3_client
+from stream_worker.aws import AWS_ERRORS, CoverageTable, dynamodb_client, s3_client
 from stream_worker.ledger import query_coverage
 from stream_worker.queries import EventQueries
-from stream_worker.records import read_envelope
 from stream_worker.verify import fetch_ground_truth, verify
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -21,9 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from genesys.frames import PING_FRAME, FrameKind, classify
 from genesys.models import Channel, ChannelTopic
 from genesys.notifications import NotificationsApi
+from genesys.records import Received
 from genesys.token_secret import TokenSecret
 from stream_worker.connection import Connect
-from stream_worker.records import Received
 from stream_worker.sharding import Shard
 
 log = logging.getLogger(__name__)

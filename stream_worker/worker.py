@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from genesys.event_store import EventStore
 from genesys.http import HttpClient
 from genesys.notifications import NotificationsApi
 from genesys.observability import quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 from genesys.token_reader import SecretSource, TokenReader
 from genesys.token_secret import TokenSecret
-from stream_worker.aws import CoverageTable, EventStore
+from stream_worker.aws import CoverageTable
 from stream_worker.connection import websocket_connector
 from stream_worker.health import WRITE_EVERY, HealthState
 from stream_worker.ledger import LedgerRecorder

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from genesys.backoff import Backoff
+from genesys.event_store import Duplicate, Rejected, Stored, WriteOutcome
 from genesys.frames import excerpt
-from stream_worker.aws import Duplicate, Rejected, Stored, WriteOutcome
+from genesys.records import Item, Received, event_item, quarantine_item
 from stream_worker.metrics import WorkerMetrics
-from stream_worker.records import Item, Received, event_item, quarantine_item
 
 log = logging.getLogger(__name__)
 

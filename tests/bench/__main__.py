@@ -46,8 +46,8 @@ def bench_store(events: int) -> dict[str, Any]:
     import boto3
 
     from emulator import EmulatorConfig, EmulatorServer
+    from genesys.records import Received, event_item
     from local_stack.aws import local_aws
-    from stream_worker.records import Received, event_item
     from tests.support.bridge import fast_bridge as build_bridge
 
     with local_aws(), EmulatorServer(EmulatorConfig(event_rate=0, token_lifetime=600, heartbeat_interval=5)) as emu:
@@ -157,8 +157,8 @@ def pipeline_child(variant: str, events: int) -> dict[str, Any]:
             elapsed, cpu = asyncio.run(receive())
         else:
             from emulator.server import EmulatorServer  # noqa: F401 - keeps the import cost in both variants
+            from genesys import event_store as worker_aws
             from local_stack.aws import local_aws
-            from stream_worker import aws as worker_aws
             from tests.support.bridge import fast_bridge as build_bridge
 
             class NullStore(worker_aws.EventStore):

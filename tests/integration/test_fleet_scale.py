@@ -13,13 +13,13 @@ import pytest
 
 from functions.orgs import OrgConfig
 from genesys.http import new_http_client
+from genesys.schema import COVERAGE, EVENTS, create_table_kwargs
 from infra.config import load_config
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames
 from local_stack.waiting import eventually
 from stream_worker.aws import CoverageTable, dynamodb_client, s3_client, secrets_provider
 from stream_worker.ledger import query_coverage
-from stream_worker.schema import COVERAGE, EVENTS, create_table_kwargs
 from stream_worker.settings import load_settings, worker_environment
 from stream_worker.worker import Worker
 from tests.infra.conftest import BRIDGE

@@ -9,11 +9,11 @@ import time
 import boto3
 import pytest
 
+from genesys.event_store import EventStore
 from genesys.frames import envelope_key
+from genesys.records import read_envelope
 from local_stack.waiting import eventually
-from stream_worker.aws import EventStore
 from stream_worker.queries import EventQueries
-from stream_worker.records import read_envelope
 from tests.support.bridge import TOPICS, finish, running_bridge, stores_more, table_items
 
 pytestmark = pytest.mark.slow

@@ -22,8 +22,13 @@ ALLOWED: dict[str, set[str]] = {
 }
 # the adapters: the only runtime modules that may import these libraries
 ADAPTERS: dict[str, set[str]] = {
-    "boto3": {"stream_worker/aws.py", "functions/secrets_store.py", "functions/coverage_store.py"},
-    "botocore": {"stream_worker/aws.py", "functions/secrets_store.py"},
+    "boto3": {
+        "stream_worker/aws.py",
+        "functions/secrets_store.py",
+        "functions/coverage_store.py",
+        "genesys/event_store.py",
+    },
+    "botocore": {"stream_worker/aws.py", "functions/secrets_store.py", "genesys/event_store.py"},
     "httpx": {"genesys/http.py", "genesys/oauth.py", "genesys/notifications.py", "stream_worker/verify.py"},
     "websockets": {"stream_worker/connection.py", "stream_worker/session.py"},
 }

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from genesys.backoff import Backoff
+from genesys.event_store import Rejected
+from genesys.records import Received
 from local_stack.waiting import eventually
-from stream_worker.aws import Rejected
 from stream_worker.metrics import WorkerMetrics
-from stream_worker.records import Received
 from stream_worker.writer import EventWriter
 from tests.support.fakes import ScriptedStore
 

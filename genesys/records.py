@@ -11,9 +11,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from genesys.frames import envelope_key
+from genesys.schema import TIME_SPREAD
 from genesys.timefmt import iso_ms
 from genesys.topics import entity_ids
-from stream_worker.schema import TIME_SPREAD
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
 QUARANTINE_TOPIC = "_quarantine"
