@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emulator.eventbridge import EventBridgeConfig
+
 DEFAULT_CLIENT = ("emulator-client", "emulator-secret")
 
 
@@ -23,6 +25,7 @@ class EmulatorConfig:
     rate_limit_per_minute: int = 300
     max_channels_per_client: int = 20
     channel_creations_per_minute: int | None = None  # per OAuth client; None: unlimited (the real limit is unknown)
+    eventbridge: EventBridgeConfig | None = None  # also send every event as a partner event
     max_topics_per_channel: int = 1000
     max_combined_topic_length: int = 200
     tick_interval: float = 0.05

@@ -20,6 +20,7 @@ class EventFactory:
 
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
+        self._last_ms = 0
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -36,6 +37,10 @@ class EventFactory:
         }
 
     def body(self, topic: str, now: float) -> dict[str, Any]:
+        # one notification per millisecond at most: two state changes never share a timestamp, so two distinct
+        # notifications never share a body (the event key is topic + body)
+        self._last_ms = max(int(now * 1000), self._last_ms + 1)
+        now = self._last_ms / 1000
         stamp = iso_ms(now)
         matched = match_template(topic)
         groups = matched[1] if matched else {}

@@ -152,6 +152,16 @@ def _refuse_creation(state: GenesysState, spec: RefuseSpec) -> int:
     return 1
 
 
+def _eventbridge(action: str) -> Callable[[GenesysState, PauseSpec], int]:
+    def apply(state: GenesysState, spec: PauseSpec) -> int:
+        if state.eventbridge is None:
+            raise FaultError("the emulator has no EventBridge path configured")
+        getattr(state.eventbridge, action)(spec.seconds)
+        return 1
+
+    return apply
+
+
 def _fail_requests(state: GenesysState, spec: FailSpec) -> int:
     state.failures[spec.target] = InjectedFailures(spec.count, spec.status, spec.retry_after)
     return spec.count
@@ -186,6 +196,8 @@ FAULTS: dict[str, tuple[type[Spec], Handler]] = {
     "stall_socket": (PauseSpec, _pause("silenced_until")),
     "half_open_socket": (PauseSpec, _half_open),
     "refuse_channel_creation": (RefuseSpec, _refuse_creation),
+    "eventbridge_outage": (PauseSpec, _eventbridge("outage")),
+    "eventbridge_pending": (PauseSpec, _eventbridge("pending")),
     "fail_requests": (FailSpec, _fail_requests),
     "malformed_frame": (MalformedSpec, _malformed),
     "burst": (BurstSpec, _burst),
@@ -225,4 +237,11 @@ def chaos_menu(*, pause: float, stall: float) -> list[dict[str, Any]]:
 
 
 def needs_channel(spec: dict[str, Any]) -> bool:
-    return spec["type"] not in ("burst", "fail_requests", "publish", "refuse_channel_creation")
+    return spec["type"] not in (
+        "burst",
+        "fail_requests",
+        "publish",
+        "refuse_channel_creation",
+        "eventbridge_outage",
+        "eventbridge_pending",
+    )

@@ -68,6 +68,8 @@ class EmulatorServer:
         await self._server.serve(sockets=[self._sock])
 
     def start(self) -> EmulatorServer:
+        if self.state.eventbridge is not None:
+            self.state.eventbridge.start()
         started = threading.Event()
 
         def run() -> None:
@@ -87,6 +89,8 @@ class EmulatorServer:
         raise RuntimeError("emulator did not start")
 
     def stop(self) -> None:
+        if self.state.eventbridge is not None:
+            self.state.eventbridge.stop()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
@@ -117,6 +121,10 @@ class EmulatorServer:
     def events(self, since: int = 0) -> list[PublishedEvent]:
         events: list[PublishedEvent] = self.call(lambda: list(self.state.events[since:]))
         return events
+
+    def eventbridge_paths(self) -> dict[int, list[str]]:
+        """Ground truth of the second path: per event sequence number, the EventBridge ids it was delivered under."""
+        return self.state.eventbridge.paths() if self.state.eventbridge is not None else {}
 
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = self.call(self.state.snapshot)

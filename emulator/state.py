@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.config import EmulatorConfig
+from emulator.eventbridge import PartnerPublisher
 from emulator.events import EventFactory
 from genesys.frames import HEARTBEAT_MESSAGE, METADATA_TOPIC, SOCKET_CLOSING_TOPIC
 from genesys.timefmt import iso_ms as iso
@@ -163,6 +164,7 @@ class GenesysState:
         self.interest: dict[str, None] = {}  # every topic ever subscribed: events keep flowing after sockets go
         self.failures: dict[str, InjectedFailures] = {}
         self.factory = EventFactory(config.seed)
+        self.eventbridge = PartnerPublisher(config.eventbridge) if config.eventbridge else None
         self._channel_counter = 0
         self._creations: dict[str, deque[float]] = {}
         self.evictions: list[dict[str, Any]] = []  # ground truth: which channels Genesys removed to make room
@@ -352,6 +354,8 @@ class GenesysState:
         envelope = self.factory.envelope(topic, now, body)
         event = PublishedEvent(len(self.events) + 1, topic, envelope, json.dumps(envelope), now)
         self.events.append(event)
+        if self.eventbridge is not None:
+            self.eventbridge.offer(event.seq, envelope, now)
         for channel in self.channels.values():
             if channel.socket is not None and channel.subscribed_to(topic):
                 channel.socket.send(event.text, event)

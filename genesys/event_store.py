@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
 from genesys.records import Item, payload_object_key
@@ -50,6 +52,12 @@ class EventStore:
 
     Anything else that fails raises, and the caller retries: throttling, 5xx, network, permissions.
     """
+
+    @classmethod
+    def connect(cls, table: str, bucket: str, config: Config | None = None) -> EventStore:
+        """With boto3 clients of its own (standard retry mode: throttling is retried before it reaches the caller)."""
+        config = config or Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=10)
+        return cls(boto3.client("dynamodb", config=config), boto3.client("s3", config=config), table, bucket)
 
     def __init__(self, dynamodb: Any, s3: Any, table: str, bucket: str) -> None:
         self._dynamodb: DynamoDBClient = dynamodb

@@ -50,16 +50,23 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def event_key(topic: str, body: Any, correlation_id: str | None) -> str:
-    """Stable hash of topic, canonical body and correlation id: identical on every socket."""
-    material = canonical_json([topic, body, correlation_id or ""])
+KEY_VERSION = 2  # 1 hashed the CorrelationId too; EventBridge does not carry the websocket's (see README)
+
+
+def event_key(topic: str, body: Any) -> str:
+    """SHA-256 of the concrete topic name and the canonical body (sorted keys, no spaces).
+
+    The same notification has the same key on every socket and on the EventBridge path. The CorrelationId is left
+    out: on EventBridge it is one value per conversation, not per event, and whether it equals the websocket's is
+    undocumented. Two notifications with the same topic and the same body (entity state with its timestamps and
+    ids) are the same notification.
+    """
+    material = canonical_json([topic, body])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def envelope_key(envelope: dict[str, Any]) -> str:
-    metadata = envelope.get("metadata")
-    correlation = metadata.get("CorrelationId") if isinstance(metadata, dict) else None
-    return event_key(str(envelope["topicName"]), envelope.get("eventBody"), correlation)
+    return event_key(str(envelope["topicName"]), envelope.get("eventBody"))
 
 
 def classify(raw: str | bytes) -> Frame:

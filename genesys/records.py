@@ -10,13 +10,14 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from genesys.frames import envelope_key
+from genesys.frames import KEY_VERSION, envelope_key
 from genesys.schema import TIME_SPREAD
 from genesys.timefmt import iso_ms
 from genesys.topics import entity_ids
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
 QUARANTINE_TOPIC = "_quarantine"
+WEBSOCKET, EVENTBRIDGE = "websocket", "eventbridge"
 REASON_LIMIT = 500  # characters of a quarantine reason (DynamoDB messages can be long)
 Item = dict[str, Any]  # DynamoDB's attribute-value form, as PutItem takes it
 _serializer = TypeSerializer()
@@ -38,10 +39,20 @@ class Received:
     org: str
     received_at: float
     key: str  # envelope_key(envelope), computed once on arrival
+    source: str = WEBSOCKET  # the path that delivered it: websocket or eventbridge
 
     @classmethod
-    def of(cls, raw: str, envelope: dict[str, Any], channel_id: str, shard: str, org: str, at: float) -> Received:
-        return cls(raw, envelope, channel_id, shard, org, at, envelope_key(envelope))
+    def of(
+        cls,
+        raw: str,
+        envelope: dict[str, Any],
+        channel_id: str,
+        shard: str,
+        org: str,
+        at: float,
+        source: str = "websocket",
+    ) -> Received:
+        return cls(raw, envelope, channel_id, shard, org, at, envelope_key(envelope), source)
 
 
 def time_bucket(received_at: float, key: str) -> str:
@@ -69,6 +80,8 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
         "shard": event.shard,
         "org": event.org,
         "time_bucket": time_bucket(event.received_at, event.key),
+        "source": event.source,
+        "key_version": KEY_VERSION,
     }
     metadata = event.envelope.get("metadata")
     if isinstance(metadata, dict) and metadata.get("CorrelationId"):
@@ -104,7 +117,7 @@ def payload_object_key(key: str) -> str:
 
 
 def quarantine_item(
-    raw: str, reason: str, channel_id: str, shard: str, org: str, received_at: float
+    raw: str, reason: str, channel_id: str, shard: str, org: str, received_at: float, source: str = WEBSOCKET
 ) -> tuple[Item, bytes | None]:
     """A frame kept whole (inline, gzip or S3 like an envelope) under its hash, with why it is not an event item."""
     digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
@@ -119,6 +132,7 @@ def quarantine_item(
         "shard": shard,
         "org": org,
         "time_bucket": time_bucket(received_at, digest),
+        "source": source,
     }
     overflow = _attach_payload(values, raw)
     return to_item(values), overflow

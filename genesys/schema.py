@@ -9,7 +9,7 @@ TIME_SPREAD = 16  # write-spread partitions per hour in the time-window index
 
 # what an index item carries besides the keys: enough to list events (the CLI's table) and to verify them; the
 # envelope itself is read from the base table by key. ALL would store every envelope four times.
-LISTING = ("kind", "topic", "channel_id")
+LISTING = ("kind", "topic", "channel_id", "source")
 
 
 @dataclass(frozen=True, slots=True)

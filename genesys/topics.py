@@ -97,3 +97,15 @@ def expand_template(template: str, ids: Iterable[str]) -> list[str]:
     if "{id}" not in template:
         raise ValueError(f"topic template {template!r} has no {{id}} placeholder")
     return list(dict.fromkeys(template.replace("{id}", i) for i in ids))
+
+
+def detail_type(topic: str) -> str | None:
+    """The EventBridge ``detail-type`` Genesys gives a topic's events: its template with every parameter as ``{id}``
+    (``v2.audits.entitytype.{id}.entityid.{id}``); the detail-event name is part of the topic, not a parameter.
+    None for a topic no known template matches."""
+    matched = match_template(topic)
+    if matched is None:
+        return None
+    template, groups = matched
+    named = template.template.replace("{type}", "{id}")
+    return named.replace("{event}", groups["event"]) if "event" in groups else named

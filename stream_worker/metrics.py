@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from genesys.observability import metrics_namespace
+from genesys.records import WEBSOCKET
 
 COUNTERS = (
     "EventsReceived",
@@ -21,6 +22,7 @@ COUNTERS = (
     "Quarantined",
     "RejectedTopics",
 )
+BY_SOURCE = ("EventsStored", "DuplicatesAbsorbed")
 LAG_SAMPLES = 100  # Powertools keeps at most 100 values of one metric per blob
 
 
@@ -82,6 +84,8 @@ class WorkerMetrics:
                 self._single("UncoveredSeconds", MetricUnit.Seconds, round(deltas.get(shard, 0.0), 3), "shard", shard)
         for reason, value in self.rotations.items():
             self._single("Rotations", MetricUnit.Count, value, "reason", reason)
+        for name in BY_SOURCE:  # the same counts per path, beside the EventBridge consumer's
+            self._single(name, MetricUnit.Count, self.counts.get(name, 0), "source", WEBSOCKET)
         self._reset()
 
     def _reset(self) -> None:

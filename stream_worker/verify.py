@@ -19,11 +19,12 @@ class Verification:
     lost: int
     duplicates: int  # items for an event key seen more than once (must be 0)
     extra: int  # event items that match no published event at all (must be 0)
+    collapsed: int = 0  # distinct published events that share a key, so would share one item (must be 0)
     lost_events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0 and self.extra == 0
+        return self.lost == 0 and self.duplicates == 0 and self.extra == 0 and self.collapsed == 0
 
 
 def verify(
@@ -36,10 +37,12 @@ def verify(
     start, end = window
     all_published: set[str] = set()
     expected: dict[str, dict[str, Any]] = {}
+    collapsed = 0
     for record in truth:
         key = envelope_key(record["envelope"])
         all_published.add(key)
         if record["topic"] in topics and start <= record["published_at"] < end:
+            collapsed += key in expected  # two notifications, one key: the key would lose one of them
             expected[key] = record
     counts = Counter(k for k in stored_keys if not k.startswith("quarantine#"))
     lost = [record for key, record in expected.items() if key not in counts]
@@ -49,6 +52,7 @@ def verify(
         lost=len(lost),
         duplicates=sum(c - 1 for c in counts.values() if c > 1),
         extra=sum(1 for key in counts if key not in all_published),
+        collapsed=collapsed,
         lost_events=lost[:20],
     )
 

@@ -103,8 +103,10 @@ async def test_no_token_or_secret_in_worker_logs(aws, make_emulator, tmp_path, c
     await eventually(lambda: rotations(bridge)["token_expiry"] >= 1, 15, "a token rotation")
     await all_sockets_live(bridge)
     bridge.fault("fail_requests", target="rest", count=1, status=500)
-    bridge.fault("close_socket", channel=first_socket(bridge), code=1011, reason="internal error")
-    await eventually(lambda: rotations(bridge)["closed"] >= 1, 5, "the rotation")
+    victim = first_socket(bridge)
+    bridge.fault("close_socket", channel=victim, code=1011, reason="internal error")
+    await eventually(lambda: not sessions_on(bridge, victim), 5, "the closed socket is gone")
+    await all_sockets_live(bridge)
     await finish(bridge)
     secrets = boto3.client("secretsmanager")
     versions = secrets.list_secret_version_ids(SecretId=bridge.names.token_secret, IncludeDeprecated=True)["Versions"]

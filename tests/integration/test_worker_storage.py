@@ -109,7 +109,7 @@ async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tm
     by_queue = {i["pk"] for i in queries.by_entity("queue", "support", t1, t2)}
     assert by_queue == {envelope_key(e.envelope) for e in truth if e.topic == "v2.routing.queues.support.conversations"}
     listed = list(queries.by_entity("conversation", "c1", t1, t2))
-    assert listed and set(listed[0]) == {"pk", "kind", "topic", "channel_id", "entity", "received_ms"}
+    assert listed and set(listed[0]) == {"pk", "kind", "topic", "channel_id", "source", "entity", "received_ms"}
     by_conversation = list(queries.full(listed))
     assert [i["pk"] for i in by_conversation] == [i["pk"] for i in listed]
     assert all(i["conversation_id"] == "c1" and "envelope" in i for i in by_conversation)

@@ -34,12 +34,19 @@ def test_key_order_and_whitespace_never_change_the_event_key(topic, body, correl
     assert envelope_key(again.envelope) == envelope_key(original)
 
 
-@given(topic=topics, body=bodies, correlation=correlations, other=st.text(min_size=1, max_size=5))
-def test_any_change_to_topic_body_or_correlation_changes_the_key(topic, body, correlation, other):
-    key = event_key(topic, body, correlation)
-    assert event_key(topic + "." + other, body, correlation) != key
-    assert event_key(topic, {**body, "\x00extra": other}, correlation) != key
-    assert event_key(topic, body, correlation + other) != key
+@given(topic=topics, body=bodies, other=st.text(min_size=1, max_size=5))
+def test_any_change_to_topic_or_body_changes_the_key(topic, body, other):
+    key = event_key(topic, body)
+    assert event_key(topic + "." + other, body) != key
+    assert event_key(topic, {**body, "\x00extra": other}) != key
+
+
+@given(topic=topics, body=bodies, correlation=correlations, other=correlations)
+def test_the_two_paths_copies_share_a_key_whatever_the_correlation_id(topic, body, correlation, other):
+    """Given one notification with one CorrelationId on the websocket and another on EventBridge, one key."""
+    websocket = {"topicName": topic, "eventBody": body, "metadata": {"CorrelationId": correlation}}
+    eventbridge = {**websocket, "metadata": {"CorrelationId": other}, "timestamp": "2026-12-01T10:00:00.000Z"}
+    assert envelope_key(websocket) == envelope_key(eventbridge)
 
 
 def test_canonical_json_is_sorted_and_compact():
@@ -48,7 +55,7 @@ def test_canonical_json_is_sorted_and_compact():
 
 def test_missing_correlation_id_is_keyed_consistently():
     envelope = {"topicName": "v2.users.u.presence", "eventBody": {"a": 1}}
-    assert envelope_key(envelope) == event_key("v2.users.u.presence", {"a": 1}, None)
+    assert envelope_key(envelope) == event_key("v2.users.u.presence", {"a": 1})
 
 
 def _frame(topic: str, body: object) -> str:

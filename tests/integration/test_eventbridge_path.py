@@ -1,0 +1,162 @@
+"""The second path: Genesys' EventBridge integration through SQS into the same store, each path covering the other."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+
+from emulator.eventbridge import EventBridgeConfig
+from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, create_eventbridge_path
+from local_stack.waiting import eventually
+from stream_worker.aws import dynamodb_client
+from stream_worker.queries import EventQueries
+from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, stores_more, table_items
+
+pytestmark = pytest.mark.slow
+
+
+def emulator_with_eventbridge(make_emulator, aws: str, **switches: Any):
+    config = EventBridgeConfig(bus=LOCAL_BUS, source=SOURCE, endpoint_url=aws, **switches)
+    return make_emulator(**{**FAST_EMULATOR, "token_lifetime": 30, "eventbridge": config})
+
+
+def consumer(names) -> ConsumerLoop:
+    path = create_eventbridge_path(TOPICS)
+    environment = {
+        "EVENTS_TABLE": names.events_table,
+        "PAYLOAD_BUCKET": names.payload_bucket,
+        "SOURCES": json.dumps({SOURCE: names.org}),
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    return ConsumerLoop(path, environment).start()
+
+
+def items_by_source(bridge) -> Counter[str]:
+    return Counter(i["source"]["S"] for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "event")
+
+
+async def both_paths(make_emulator, aws, tmp_path, **switches: Any):
+    emu = emulator_with_eventbridge(make_emulator, aws, **switches)
+    bridge = fast_bridge(emu, health_file=str(tmp_path / "health.json"))
+    loop = consumer(bridge.names)
+    await bridge.start()
+    return bridge, loop
+
+
+async def settle(bridge, within: float = 40.0) -> None:
+    """Until every event published so far that EventBridge delivered is in the table (events keep flowing)."""
+    from genesys.frames import envelope_key
+
+    ready = bridge.worker.coverage_started_at or 0.0  # the rule existed before the worker started
+    published = [e for e in bridge.emulator.events() if e.published_at >= ready]
+    await eventually(
+        lambda: {e.seq for e in published if e.topic in set(TOPICS)} <= set(bridge.emulator.eventbridge_paths()),
+        within,
+        "EventBridge delivered what was published",
+        interval=0.2,
+    )
+    wanted = {envelope_key(e.envelope): e for e in published if e.topic in set(TOPICS)}
+    await eventually(
+        lambda: set(wanted) <= {i["pk"]["S"] for i in table_items(bridge.names.events_table)},
+        within,
+        "the consumer stored what EventBridge delivered",
+        interval=0.5,
+    )
+
+
+async def test_both_paths_up_store_every_event_exactly_once(aws, make_emulator, tmp_path):
+    """Given both paths delivering (CorrelationId per conversation on EventBridge), each event is one item."""
+    bridge, loop = await both_paths(make_emulator, aws, tmp_path)
+    try:
+        await stores_more(bridge, 100)
+        assert await bridge.stop() == 0
+        await eventually(lambda: len(bridge.emulator.eventbridge_paths()) >= 100, 10, "EventBridge delivers")
+        await settle(bridge)
+    finally:
+        loop.stop()
+    result = bridge.verification()
+    assert result.ok, result
+    by_source = items_by_source(bridge)
+    assert by_source["websocket"] > 0
+    assert sum(by_source.values()) == len({i["pk"]["S"] for i in table_items(bridge.names.events_table)})
+
+
+async def test_a_total_websocket_outage_loses_nothing_while_eventbridge_flows(aws, make_emulator, tmp_path):
+    """Given every worker stopped for 30 s, EventBridge carries the events, and nothing is lost."""
+    bridge, loop = await both_paths(make_emulator, aws, tmp_path)
+    try:
+        await stores_more(bridge, 40)
+        outage_start = time.time()
+        assert await bridge.stop() == 0
+        await asyncio.sleep(30)  # the outage itself: no worker at all
+        outage_end = time.time()
+        await settle(bridge)
+    finally:
+        loop.stop()
+    truth = [e.as_json() for e in bridge.emulator.events()]
+    queries = EventQueries(dynamodb_client(), bridge.names.events_table)
+    stored = [i["pk"] for i in queries.by_window(outage_start - 60, time.time() + 60) if i.get("kind") == "event"]
+    from stream_worker.verify import verify
+
+    result = verify(truth, stored, set(TOPICS), (outage_start + 1, outage_end))
+    assert result.published > 500
+    assert result.ok, result
+    assert items_by_source(bridge)["eventbridge"] >= result.published
+
+
+async def test_a_malformed_partner_event_is_quarantined_and_never_blocks_its_batch(aws, make_emulator, tmp_path):
+    """Given a malformed message among valid ones in the queue, it is quarantined and the others are stored."""
+    bridge, loop = await both_paths(make_emulator, aws, tmp_path)
+    try:
+        sqs = boto3.client("sqs")
+        sqs.send_message(QueueUrl=loop.path.queue_url, MessageBody="{not json")
+        sqs.send_message(
+            QueueUrl=loop.path.queue_url,
+            MessageBody=json.dumps({"id": "x", "detail-type": "d", "source": SOURCE, "detail": {"no": "topic"}}),
+        )
+        await stores_more(bridge, 40)
+        await finish(bridge)
+        await settle(bridge)
+    finally:
+        loop.stop()
+    reasons = [i["reason"]["S"] for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "quarantine"]
+    assert len(reasons) == 2
+    assert any("not an EventBridge partner event" in r for r in reasons)
+    assert any("detail is not a notification" in r for r in reasons)
+    dlq = sqs.get_queue_attributes(QueueUrl=loop.path.dead_letters_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"  # kept in quarantine, not failed
+
+
+async def test_redelivery_after_a_consumer_crash_mid_batch_stores_no_second_item(aws, make_emulator, tmp_path):
+    """Given the consumer crashing after half a batch (nothing deleted), SQS redelivers it: no loss, no second item."""
+    bridge, loop = await both_paths(make_emulator, aws, tmp_path)
+    loop.pause(True)
+    try:
+        await stores_more(bridge, 40)
+        assert await bridge.stop() == 0
+        sqs = boto3.client("sqs")
+        await asyncio.sleep(1)  # the publisher's delay
+        batch = sqs.receive_message(QueueUrl=loop.path.queue_url, MaxNumberOfMessages=10)["Messages"]
+        from functions.consume_events.handler import handler
+        from local_stack.eventbridge import LocalContext
+
+        handler(loop.event(batch[: len(batch) // 2]), LocalContext())  # half processed, then the crash: no delete
+        sqs.change_message_visibility_batch(  # the visibility timeout runs out: SQS offers the whole batch again
+            QueueUrl=loop.path.queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)
+            ],
+        )
+        loop.pause(False)
+        await settle(bridge)
+    finally:
+        loop.stop()
+    keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table)]
+    assert len(keys) == len(set(keys))
+    assert bridge.verification().ok
