@@ -81,8 +81,11 @@ class ConsumerLoop:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _paused: threading.Event = field(default_factory=threading.Event)
+    _saved: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> ConsumerLoop:
+        # the handler reads its configuration from the environment, as in Lambda; stop() puts it back
+        self._saved = {k: os.environ.get(k) for k in self.environment}
         os.environ.update(self.environment)
         self._thread = threading.Thread(target=self._run, name="eventbridge-consumer", daemon=True)
         self._thread.start()
@@ -92,6 +95,11 @@ class ConsumerLoop:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(15)
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def pause(self, paused: bool) -> None:
         """Paused, as when Lambda is throttled or the function is broken: messages wait in the queue."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 POLL = 0.02
 
@@ -16,7 +17,7 @@ class Waiter:
     """
 
     def __init__(
-        self, predicate: Callable[[], bool], within: float, what: str, unless: Callable[[], None] | None
+        self, predicate: Callable[[], bool], within: float, what: str, unless: Callable[[], None] | None = None
     ) -> None:
         self._predicate, self._what, self._within, self._unless = predicate, what, within, unless
         self._deadline = time.monotonic() + within
@@ -45,15 +46,9 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-def eventually_sync(
-    predicate: Callable[[], bool],
-    within: float,
-    what: str,
-    *,
-    interval: float = POLL,
-    unless: Callable[[], None] | None = None,
-) -> None:
-    """``eventually`` for code outside an event loop (subprocess tests)."""
-    waiter = Waiter(predicate, within, what, unless)
+def eventually_sync(predicate: Callable[[], bool], within: float, what: str, **options: Any) -> None:
+    """``eventually`` for code outside an event loop (subprocess tests); the same options."""
+    interval = float(options.pop("interval", POLL))
+    waiter = Waiter(predicate, within, what, **options)
     while not waiter.done():
         time.sleep(interval)

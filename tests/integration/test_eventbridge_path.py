@@ -32,7 +32,6 @@ def consumer(names) -> ConsumerLoop:
         "EVENTS_TABLE": names.events_table,
         "PAYLOAD_BUCKET": names.payload_bucket,
         "SOURCES": json.dumps({SOURCE: names.org}),
-        "POWERTOOLS_METRICS_DISABLED": "true",
     }
     return ConsumerLoop(path, environment).start()
 
