@@ -14,6 +14,7 @@ from genesys.observability import DEFAULT_METRICS_NAMESPACE
 from genesys.org_config import OrgTopics, TopicSelection
 from genesys.regions import REGION_DOMAINS
 from genesys.token_secret import token_secret_name
+from genesys.topics import detail_type
 from genesys.validation import ConfigError, validated
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard, plan_shards, split_into_shards
@@ -28,6 +29,17 @@ class SamlClient(BaseModel):
     credentials_secret: str | None = Field(
         None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
     )
+
+
+class EventBridgeSource(BaseModel):
+    """Genesys' "Amazon EventBridge Source" integration of an org: the partner event source it created."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_source_name: str = Field(
+        pattern=r"^aws\.partner/genesys\.com/cloud/[0-9a-fA-F-]{1,64}/[A-Za-z0-9._-]{1,64}$",
+        description="aws.partner/genesys.com/cloud/<org id>/<suffix>, as the integration names it",
+    )
+    all_topics: bool = Field(False, description="take every event of the source, not only the org's topics")
 
 
 class ClientConfig(BaseModel):
@@ -56,6 +68,7 @@ class Org(TopicSelection):
         None, validation_alias=AliasChoices("credentials_secret", "credentials_secret_name"), description=_IMPORTED
     )
     saml: SamlClient | None = None
+    eventbridge: EventBridgeSource | None = None
     clients: tuple[ClientConfig, ...] = Field((ClientConfig(name="primary"),), min_length=1)
 
     @model_validator(mode="after")
@@ -76,6 +89,10 @@ class Org(TopicSelection):
     @property
     def token_secret(self) -> str:
         return token_secret_name(self.name)
+
+    def detail_types(self) -> list[str]:
+        """The EventBridge detail-types of the org's topics (topic templates, every parameter as {id})."""
+        return sorted({kind for kind in (detail_type(t) for t in self.all_topics()) if kind})
 
     def worker_org(self, token_secret: str | None = None) -> OrgTopics:
         return OrgTopics(

@@ -23,7 +23,8 @@ def _ack(construct: IConstruct, rule: str, reason: str) -> None:
 def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, str]]:
     tokens, worker = stack.tokens, stack.worker
     found: list[tuple[IConstruct, str, str]] = []
-    for function in (tokens.minter, tokens.vendor, stack.auditor.function):
+    consumers = [path.consumer for path in stack.eventbridge.values()]
+    for function in (tokens.minter, tokens.vendor, stack.auditor.function, *consumers):
         found.append(
             (
                 function,
@@ -54,6 +55,8 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             )
         )
     found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
+    for path in stack.eventbridge.values():
+        found.append((path.dead_letters, "AwsSolutions-SQS3", "This queue is itself the EventBridge path's DLQ."))
     scheduled = [tokens.minter, stack.auditor.function]
     invoked = [stack.get_logical_id(f.node.default_child) for f in scheduled]  # type: ignore[arg-type]
     for child in stack.node.children:
@@ -78,6 +81,16 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
         )
     )
     payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]
+    for consumer in consumers:
+        assert consumer.role is not None
+        found.append(
+            (
+                consumer.role,
+                f"AwsSolutions-IAM5[Resource::<{payloads}.Arn>/envelopes/*]",
+                "s3:PutObject only, under the envelopes/ prefix: one object per oversized envelope, keyed by its "
+                "event key.",
+            )
+        )
     for group in worker.groups.values():
         execution_role = group.task.execution_role
         assert execution_role is not None

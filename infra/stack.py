@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.config import BridgeConfig
 from infra.constructs.coverage_auditor import CoverageAuditor
 from infra.constructs.event_storage import EventStorage
+from infra.constructs.eventbridge_path import EventBridgePath
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.token_service import TokenService
 from infra.constructs.worker_fleet import WorkerFleet
@@ -24,6 +25,11 @@ class GenesysBridgeStack(Stack):
         self.worker = WorkerFleet(
             self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets
         )
+        self.eventbridge = {
+            org.name: EventBridgePath(self, f"EventBridge-{org.name}", config=config, org=org, store=self.store)
+            for org in config.orgs
+            if org.eventbridge is not None
+        }
         self.auditor = CoverageAuditor(
             self, "CoverageAuditor", config=config, coverage=self.store.coverage, dead_letters=self.tokens.dead_letters
         )
@@ -39,6 +45,7 @@ class GenesysBridgeStack(Stack):
                 api=self.tokens.api,
                 cluster=self.worker.cluster,
                 services={name: group.service for name, group in self.worker.groups.items()},
+                eventbridge={name: path.dead_letters for name, path in self.eventbridge.items()},
             ),
         )
         # every name the Deploy steps use, so nobody has to look one up in the console

@@ -7,6 +7,7 @@ Emits ``FleetUncoveredSeconds`` and ``FleetLiveTasks`` per shard (dimensions ``s
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools import single_metric
@@ -58,4 +59,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "fleet coverage gap",
                 extra={"shard": report.shard, "window_start": start, "uncovered_s": report.uncovered_seconds},
             )
-    return {"window": [start, end], "shards": [r.__dict__ for r in reports]}
+    return {"window": [start, end], "shards": [asdict(r) for r in reports]}

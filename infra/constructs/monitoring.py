@@ -36,6 +36,7 @@ class Watched:
     api: apigwv2.HttpApi
     cluster: ecs.ICluster
     services: dict[str, ecs.FargateService]  # by worker group
+    eventbridge: dict[str, sqs.IQueue]  # the EventBridge path's dead-letter queue, by org
 
 
 class Monitoring(Construct):
@@ -175,6 +176,40 @@ class Monitoring(Construct):
                 BREACHING,
                 f"Fewer stream worker tasks of group {group} are running than desired",
                 evaluation_periods=3,
+            )
+        for org_name, dead_letters in watched.eventbridge.items():
+            self._alarm(
+                f"EventBridgeDeadLetters-{org_name}",
+                dead_letters.metric_approximate_number_of_messages_visible(period=five),
+                0,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                NOT_BREACHING,
+                f"Org {org_name}: partner events EventBridge or the consumer could not take wait in the DLQ: inspect, redrive",
+            )
+            # a bus still Pending (or deleted) drops Genesys' events silently: EventBridge quiet while sockets are not
+            silence = cw.MathExpression(
+                expression="IF(ws > 0 AND FILL(eb, 0) == 0, 1, 0)",
+                using_metrics={
+                    "ws": self._metric("EventsStored", {**WORKER, "source": "websocket"}, "Sum", Duration.minutes(15)),
+                    "eb": cw.Metric(
+                        namespace=config.metrics_namespace,
+                        metric_name="EventsReceived",
+                        dimensions_map={"service": "eventbridge-consumer", "source": "eventbridge"},
+                        statistic="Sum",
+                        period=Duration.minutes(15),
+                    ),
+                },
+                period=Duration.minutes(15),
+                label="EventBridge silent while websocket events flow",
+            )
+            self._alarm(
+                f"EventBridgeSilent-{org_name}",
+                silence,
+                1,
+                cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                NOT_BREACHING,
+                f"Org {org_name}: websocket events flow but none came through EventBridge for 15 min: is the partner "
+                "source associated (not Pending), and the Genesys integration active?",
             )
         self.dashboard = self._dashboard(watched)
 
