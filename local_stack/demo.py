@@ -9,7 +9,8 @@ events table. The last line is ``verified: published=N stored=N lost=0 duplicate
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
+import json
 import random
 import signal
 import sys
@@ -19,11 +20,15 @@ from collections import Counter
 from pathlib import Path
 
 from emulator.config import EmulatorConfig
+from emulator.eventbridge import EventBridgeConfig
 from emulator.faults import chaos_menu, needs_channel
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
+from genesys.frames import envelope_key
 from local_stack.aws import local_aws
+from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.fleet import LocalFleet
+from local_stack.waiting import eventually_sync
 
 TOPICS = [
     "v2.users.alice.presence",
@@ -54,6 +59,7 @@ WORKER = {
 }
 FAULTS = chaos_menu(pause=12, stall=20)
 TASKS = 2
+BLACKOUT = 20.0  # seconds with no worker task at all: only EventBridge carries the events
 
 
 class Demo:
@@ -96,9 +102,25 @@ class Demo:
         next_print, last = 0.0, ""
         deadline = self.started + duration
         crash_at, replace_at = self.started + duration / 2, self.started + duration / 2 + 5
+        blackout_at = self.started + duration / 5 if duration >= 2 * BLACKOUT else 0.0
+        restore_at = 0.0
         while not self.stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
-            if crash_at and now >= crash_at:
+            if blackout_at and now >= blackout_at:
+                for worker in [w for w in self.fleet.workers.values() if w.alive()]:
+                    self.fleet.kill(worker.worker_id)
+                last, blackout_at, restore_at = (
+                    f"<- websocket blackout: every task killed for {BLACKOUT:.0f} s",
+                    0.0,
+                    now + BLACKOUT,
+                )
+                self.faults["blackout"] += 1
+            elif restore_at and now >= restore_at:
+                restarted = [self.fleet.add_worker() for _ in range(TASKS)]
+                last, restore_at = f"<- blackout over: started {', '.join(w.worker_id for w in restarted)}", 0.0
+            elif restore_at:
+                pass  # no other fault while nothing runs
+            elif crash_at and now >= crash_at:
                 victim = next(w for w in self.fleet.workers.values() if w.alive())
                 self.fleet.kill(victim.worker_id)
                 last, crash_at = f"<- SIGKILL {victim.worker_id}", 0.0
@@ -115,8 +137,17 @@ class Demo:
             self.stop.wait(0.1)
 
 
-def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
+def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePath) -> int:
     fleet = LocalFleet(emulator, TOPICS, POLICY, args.workdir, WORKER).start()
+    consumer = ConsumerLoop(
+        path,
+        {
+            "EVENTS_TABLE": fleet.names.events_table,
+            "PAYLOAD_BUCKET": fleet.names.payload_bucket,
+            "SOURCES": json.dumps({SOURCE: fleet.names.org}),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        },
+    ).start()
     print(f"starting {TASKS} stream worker tasks ({len(TOPICS)} topics, 2 sockets per shard each) ...", flush=True)
     tasks = [fleet.add_worker() for _ in range(TASKS)]
     for task in tasks:
@@ -127,9 +158,20 @@ def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
     signal.signal(signal.SIGTERM, lambda *_: demo.stop.set())
     demo.run(args.duration)
     window = (demo.window_start, time.time())
-    print("stopping: SIGTERM to every task, draining writes ...", flush=True)
+    print("stopping: SIGTERM to every task, draining writes; waiting for EventBridge to deliver ...", flush=True)
     codes = fleet.stop()
+    wanted = {
+        envelope_key(e.envelope)
+        for e in emulator.events()
+        if e.topic in set(TOPICS) and window[0] <= e.published_at < window[1]
+    }
+    try:
+        eventually_sync(lambda: wanted <= set(fleet.stored_keys(window[0])), 90, "EventBridge delivered", interval=1.0)
+    except TimeoutError as exc:
+        print(f"  {exc}", flush=True)
+    consumer.stop()
     result = fleet.verification(window)
+    sources = fleet.sources(window)
     rotations = fleet.rotations()
     coverage = fleet.coverage(window)
     duplicates = sum(
@@ -148,7 +190,9 @@ def run(args: argparse.Namespace, emulator: EmulatorServer) -> int:
         print(f"  lost: seq={event['seq']} topic={event['topic']} published_at={event['published_at']:.3f}")
     print(
         f"verified: published={result.published} stored={result.stored} lost={result.lost} "
-        f"duplicates_absorbed={duplicates} rotations={sum(rotations.values())} faults={sum(demo.faults.values())}",
+        f"duplicates_absorbed={duplicates} rotations={sum(rotations.values())} faults={sum(demo.faults.values())} "
+        f"via_websocket={sources['websocket']} via_eventbridge={sources['eventbridge']} "
+        f"only_via_eventbridge={sources['only_eventbridge']}",
         flush=True,
     )
     return 0 if result.ok and all(code == 0 for code in codes.values()) else 1
@@ -173,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         event_rate=args.event_rate,
         seed=args.seed,
     )
-    with local_aws(), EmulatorServer(config) as emulator:
-        print(f"Genesys emulator on {emulator.base_url}; AWS (moto) on {os.environ['AWS_ENDPOINT_URL']}", flush=True)
-        return run(args, emulator)
+    with local_aws() as endpoint:
+        path = create_eventbridge_path(TOPICS)
+        config = dataclasses.replace(
+            config, eventbridge=EventBridgeConfig(bus=LOCAL_BUS, source=SOURCE, endpoint_url=endpoint, seed=args.seed)
+        )
+        with EmulatorServer(config) as emulator:
+            print(f"Genesys emulator on {emulator.base_url}; AWS (moto) on {endpoint}; EventBridge on", flush=True)
+            return run(args, emulator, path)
 
 
 if __name__ == "__main__":

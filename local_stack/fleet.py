@@ -21,6 +21,7 @@ from typing import IO, Any
 from emulator.server import EmulatorServer
 from functions.mint_token.policy import RefreshPolicy
 from genesys.coverage import FleetCoverage
+from genesys.frames import envelope_key
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames, create_resources, org_config, worker_env
 from local_stack.waiting import eventually_sync
@@ -146,6 +147,24 @@ class LocalFleet:
     def verification(self, window: tuple[float, float]) -> Verification:
         truth = [e.as_json() for e in self.emulator.events()]
         return verify(truth, self.stored_keys(window[0]), set(self.topics), window)
+
+    def sources(self, window: tuple[float, float]) -> Counter[str]:
+        """Items of the window's events by the path that stored them first, and the events no socket of ours got."""
+        topics = set(self.topics)
+        truth = {
+            envelope_key(e.envelope): e
+            for e in self.emulator.events()
+            if e.topic in topics and window[0] <= e.published_at < window[1]
+        }
+        queries = EventQueries(dynamodb_client(), self.names.events_table)
+        found: Counter[str] = Counter()
+        for item in queries.by_window(window[0] - 60, time.time() + 60):
+            event = truth.get(item["pk"])
+            if event is None or item.get("kind") != "event":
+                continue
+            found[str(item.get("source", "websocket"))] += 1
+            found["only_eventbridge"] += not event.channels  # no socket of the fleet received it
+        return found
 
     def coverage(self, window: tuple[float, float], shard: str = "local:0") -> FleetCoverage:
         return query_coverage(CoverageTable(dynamodb_client(), self.names.coverage_table), shard, *window)

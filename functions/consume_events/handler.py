@@ -8,6 +8,7 @@ network) fail the record, so SQS delivers it again; a failed record never blocks
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -44,8 +45,11 @@ class Runtime:
 runtime = RuntimeCache(ConsumerEnv, Runtime)
 
 
-def _count(name: str, value: float = 1.0) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+_tally: Counter[str] = Counter()  # this invocation's counts: one metric value each, not one per record
+
+
+def _count(name: str) -> None:
+    _tally[name] += 1
 
 
 def _quarantine(rt: Runtime, raw: str, reason: str, record: SQSRecord) -> None:
@@ -83,4 +87,11 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     metrics.add_dimension("source", EVENTBRIDGE)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    _tally.clear()
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        for name, value in _tally.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
