@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -44,6 +45,9 @@ def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: 
 
 
 class EventStorage(Construct):
+    """The events and coverage tables, their key, and the payload bucket; ``grant_event_writes`` is the one way a
+    writer (a worker task, the EventBridge consumer) is allowed in: conditional puts and payloads, nothing else."""
+
     def __init__(self, scope: Construct, cid: str, *, ttl_enabled: bool) -> None:
         super().__init__(scope, cid)
         self.key = kms.Key(
@@ -84,4 +88,25 @@ class EventStorage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="payloads/",
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_event_writes(self, role: iam.IRole, *, ledger: bool = False) -> None:
+        """PutItem on the events table (and the coverage ledger), PutObject under envelopes/, and the key only
+        through DynamoDB and S3 in this region (metrics go out as EMF log lines: no cloudwatch:PutMetricData)."""
+        tables = [self.events.table_arn, *([self.coverage.table_arn] if ledger else [])]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=tables))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.payloads.arn_for_objects("envelopes/*")])
+        )
+        region = Stack.of(self).region
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": [f"dynamodb.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]
+                    }
+                },
+            )
         )

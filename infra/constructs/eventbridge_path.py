@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -75,23 +74,6 @@ class EventBridgePath(Construct):
         self.consumer.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
         )
-        region = Stack.of(self).region
         role = self.consumer.role
         assert role is not None
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[store.events.table_arn])
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[store.payloads.arn_for_objects("envelopes/*")])
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[store.key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": [f"dynamodb.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]
-                    }
-                },
-            )
-        )
+        store.grant_event_writes(role)

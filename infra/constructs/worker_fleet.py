@@ -3,11 +3,10 @@ shards), active-active tasks spread over two AZs, arm64, egress only, health-che
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -147,25 +146,4 @@ class WorkerGroupService(Construct):
         # least privilege, no wildcards: the worker only writes; reads are the query tools' business
         role = self.task.task_role
         token_secret.grant_read(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:PutItem"], resources=[store.events.table_arn, store.coverage.table_arn]
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[store.payloads.arn_for_objects("envelopes/*")])
-        )
-        # the key only through DynamoDB and S3 in this region: never directly (metrics go out as EMF log lines,
-        # so there is no cloudwatch:PutMetricData either)
-        region = Stack.of(self).region
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[store.key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": [f"dynamodb.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]
-                    }
-                },
-            )
-        )
+        store.grant_event_writes(role, ledger=True)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import ConfigError, load_config
-from tests.infra.conftest import BRIDGE, synth
+from tests.infra.conftest import BRIDGE, cfn_lint, synth
 
 SOURCE = "aws.partner/genesys.com/cloud/7f6e5d4c-0000-4000-8000-000000000001/bridge"
 WITH_EVENTBRIDGE = copy.deepcopy(BRIDGE)
@@ -22,13 +19,7 @@ WITH_EVENTBRIDGE["orgs"][1]["eventbridge"] = {"event_source_name": SOURCE}
 def test_the_partner_source_feeds_a_queue_and_the_consumer(tmp_path):
     """Given beta's partner source, the stack associates it, filters its topics by detail-type, and consumes them."""
     _, template, path = synth(WITH_EVENTBRIDGE, tmp_path)
-    lint = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    cfn_lint(path)
     template.has_resource_properties("AWS::Events::EventBus", {"Name": SOURCE, "EventSourceName": SOURCE})
     template.has_resource_properties(
         "AWS::Events::Rule",
