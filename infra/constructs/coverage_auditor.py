@@ -15,7 +15,7 @@ from infra.bundling import bridge_function
 from infra.config import BridgeConfig
 
 WINDOW_SECONDS = 60
-SETTLE_SECONDS = 30  # tasks write their ledger every 10 s: a window is closed 30 s after it ends
+SETTLE_SECONDS = 45  # a task's ledger trails by at most ~21 s (a ping every 10 s, written every 10 s)
 
 
 class CoverageAuditor(Construct):
