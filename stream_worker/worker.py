@@ -29,8 +29,8 @@ from stream_worker.token_wait import TokenWait
 from stream_worker.writer import EventWriter
 
 log = logging.getLogger(__name__)
-SHUTDOWN_LINGER = 1.0
-TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels  # keep sockets open this long after SIGTERM for frames already on the wire
+SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
+TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels
 
 
 class Worker:
@@ -80,15 +80,14 @@ class Worker:
         self.token_waits = {
             o.name: TokenWait(o.name, o.token_secret, poll_interval=settings.token_poll_interval) for o in settings.orgs
         }
+        connect = websocket_connector(keepalive=settings.keepalive_interval, open_timeout=settings.confirm_timeout)
         self.supervisors = [
             ShardSupervisor(
                 shard,
                 settings,
                 reader=readers[shard.org.name],
                 api_for=self._api_factory(shard.org),
-                connect=websocket_connector(
-                    keepalive=settings.keepalive_interval, open_timeout=settings.confirm_timeout
-                ),
+                connect=connect,
                 sink=self.writer,
                 budget=budgets[shard.org.name],
                 token_wait=self.token_waits[shard.org.name],
