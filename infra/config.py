@@ -94,11 +94,11 @@ class Org(TopicSelection):
         """The EventBridge detail-types of the org's topics (topic templates, every parameter as {id})."""
         return sorted({kind for kind in (detail_type(t) for t in self.all_topics()) if kind})
 
-    def worker_org(self, token_secret: str | None = None) -> OrgTopics:
+    def worker_org(self) -> OrgTopics:
         return OrgTopics(
             name=self.name,
             environment=self.environment,
-            token_secret=token_secret or self.token_secret,
+            token_secret=self.token_secret,
             topics=self.topics,
             templates=self.templates,
         )
@@ -239,8 +239,9 @@ class BridgeConfig(BaseModel):
                 "sockets_per_shard"
             )
         groups: list[WorkerGroup] = []
+        planned = self.shards()
         for org in self.orgs:
-            shards = [s for s in self.shards() if s.org.name == org.name]
+            shards = [s for s in planned if s.org.name == org.name]
             needed = -(-len(shards) // per_client)
             if needed > len(org.clients):
                 raise ValueError(
@@ -273,8 +274,7 @@ class BridgeConfig(BaseModel):
 
     def worker_settings(self) -> WorkerSettings:
         """What the worker will run with: validated by the worker's own model at synth."""
-        placeholders = {"events_table": "-", "coverage_table": "-", "payload_bucket": "-"}
-        return WorkerSettings.model_validate({**self.worker_values(), **placeholders})
+        return _synth_settings(self.worker_values())
 
     @property
     def required_token_life(self) -> float:
@@ -293,8 +293,13 @@ class BridgeConfig(BaseModel):
         }
 
     def group_settings(self, group: WorkerGroup) -> WorkerSettings:
-        placeholders = {"events_table": "-", "coverage_table": "-", "payload_bucket": "-"}
-        return WorkerSettings.model_validate({**self.group_values(group), **placeholders})
+        return _synth_settings(self.group_values(group))
+
+
+def _synth_settings(values: dict[str, Any]) -> WorkerSettings:
+    """Worker settings at synth: the resource names are tokens until deploy, so placeholders stand in for them."""
+    placeholders = {"events_table": "-", "coverage_table": "-", "payload_bucket": "-"}
+    return WorkerSettings.model_validate({**values, **placeholders})
 
 
 EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net", "example.test")  # RFC 2606 / 6761
