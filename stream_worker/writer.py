@@ -99,11 +99,16 @@ class EventWriter:
             "frame quarantined",
             extra={"reason": reason, "channel_id": channel_id, "shard": shard, "frame": excerpt(raw)},
         )
+        record = self._quarantine_record(raw, reason, channel_id, shard, org, at)
+        if record is not None:
+            await self._enqueue(record)
+
+    def _quarantine_record(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> Job | None:
+        """The job that keeps a frame whole with its reason; None when that very frame is already kept."""
         item, overflow = quarantine_item(raw, reason, channel_id, shard, org, at)
-        key = item["pk"]["S"]
         self._metrics.count("Quarantined")
-        if not self._seen(key):
-            await self._enqueue(Job(key, item, overflow, at, seq=next(self._seq)))
+        key = item["pk"]["S"]
+        return None if self._seen(key) else Job(key, item, overflow, at, seq=next(self._seq))
 
     async def _enqueue(self, job: Job) -> None:
         self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here
@@ -184,13 +189,11 @@ class EventWriter:
             )
             # written by this writer, not queued: a full queue must never stand between a refusal and its record
             reason = f"store refused the event: {outcome.reason}"
-            item, overflow = quarantine_item(
+            record = self._quarantine_record(
                 event.raw, reason, event.channel_id, event.shard, event.org, event.received_at
             )
-            self._metrics.count("Quarantined")
-            record = Job(item["pk"]["S"], item, overflow, event.received_at)
-            self._seen(record.key)
-            await self._settle(record, await self._write(record))
+            if record is not None:
+                await self._settle(record, await self._write(record))
 
     async def drain(self, within: float) -> bool:
         try:
