@@ -3,7 +3,7 @@
 As Genesys' "Amazon EventBridge Source" integration does: ``detail-type`` is the topic template with every
 parameter as ``{id}``, ``source`` is ``aws.partner/genesys.com/cloud/<org id>/<suffix>``, ``detail`` is the websocket
 envelope plus ``timestamp``. Switches cover what is undocumented or goes wrong: the CorrelationId on this path, a
-delivery delay, duplicate deliveries (same EventBridge ``id``), reordering, an outage after which Genesys redelivers
+delivery delay, duplicate deliveries (EventBridge's, same ``id``; Genesys' retries, a new ``id``), reordering, an outage after which Genesys redelivers
 (it retries for up to four days), and a bus not yet associated (Pending), which drops events silently.
 
 Locally the events go to a custom bus with PutEvents (moto keeps no rules on a partner bus, whose name has ``/``).
@@ -39,7 +39,9 @@ class EventBridgeConfig:
     region: str = "us-east-1"
     account: str = "123456789012"
     delay: float = 0.2  # EventBridge arrives ~200 ms after the websocket (a public capture)
-    duplicate_rate: float = 0.0
+    duplicate_rate: float = 0.0  # EventBridge's at-least-once delivery: the same event (same id) to the target again
+    target_queue_url: str | None = None  # where the rule delivers, for those duplicates (needed with duplicate_rate)
+    retry_rate: float = 0.0  # Genesys sending an event twice (a retried PutEvents): same detail, a new id
     reorder: bool = False
     correlation: CorrelationMode = "per_conversation"
     seed: int = 0
@@ -111,13 +113,13 @@ class PartnerPublisher:
             self._thread.join(10)
 
     def _run(self) -> None:
-        client = boto3.client(
-            "events",
-            endpoint_url=self.config.endpoint_url,
+        session = boto3.session.Session(
             region_name=self.config.region,
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
         )
+        client = session.client("events", endpoint_url=self.config.endpoint_url)
+        sqs = session.client("sqs", endpoint_url=self.config.endpoint_url)
         waiting: list[tuple[float, int, dict[str, Any]]] = []
         while not self._stop.is_set():
             try:
@@ -136,7 +138,7 @@ class PartnerPublisher:
             self._held = []
             if self.config.reorder:
                 self._rng.shuffle(batch)
-            batch += [(s, e) for s, e in batch if self._rng.random() < self.config.duplicate_rate]
+            batch += [(s, e) for s, e in batch if self._rng.random() < self.config.retry_rate]
             for i in range(0, len(batch), MAX_ENTRIES):
                 chunk = batch[i : i + MAX_ENTRIES]
                 try:
@@ -149,6 +151,29 @@ class PartnerPublisher:
                 with self._lock:
                     for (seq, _), result in zip(chunk, answer["Entries"], strict=True):
                         self.delivered.append({"seq": seq, "id": result.get("EventId", "")})
+                self._redeliver(sqs, chunk, answer["Entries"])
+
+    def _redeliver(self, sqs: Any, chunk: list[tuple[int, dict[str, Any]]], results: list[dict[str, Any]]) -> None:
+        """EventBridge delivering some events to the rule's target a second time, as it may: same event, same id."""
+        if self.config.target_queue_url is None or self.config.duplicate_rate <= 0:
+            return
+        for (seq, entry), result in zip(chunk, results, strict=True):
+            if "EventId" not in result or self._rng.random() >= self.config.duplicate_rate:
+                continue
+            event = {
+                "version": "0",
+                "id": result["EventId"],
+                "detail-type": entry["DetailType"],
+                "source": entry["Source"],
+                "account": self.config.account,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # as EventBridge writes it
+                "region": self.config.region,
+                "resources": [],
+                "detail": json.loads(entry["Detail"]),
+            }
+            sqs.send_message(QueueUrl=self.config.target_queue_url, MessageBody=json.dumps(event))
+            with self._lock:
+                self.delivered.append({"seq": seq, "id": result["EventId"]})
 
     def paths(self) -> dict[int, list[str]]:
         """Ground truth per event sequence number: the EventBridge ids it was delivered under."""

@@ -76,11 +76,13 @@ class Demo:
         emulator = self.fleet.emulator
         topics = set(self.fleet.topics)
         published = sum(1 for e in emulator.events() if e.topic in topics and e.published_at >= self.window_start)
-        stored = len(self.fleet.stored_keys(self.window_start))
+        paths = self.fleet.sources((self.window_start, time.time()))
         tasks = sum(1 for w in self.fleet.workers.values() if w.alive())
         minted = sum(1 for r in (self.fleet.minter.results if self.fleet.minter else []) if r.outcome == "minted")
         return (
-            f"[{time.monotonic() - self.started:5.0f}s] published={published} stored={stored} tasks={tasks} "
+            f"[{time.monotonic() - self.started:5.0f}s] published={published} "
+            f"stored={paths['websocket'] + paths['eventbridge']} (via_websocket={paths['websocket']} "
+            f"via_eventbridge={paths['eventbridge']}) tasks={tasks} "
             f"live_sockets={emulator.snapshot()['sockets']} rotations={sum(self.fleet.rotations().values())} "
             f"tokens_minted={minted} faults={sum(self.faults.values())} {last_fault}"
         )
@@ -219,9 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     with local_aws() as endpoint:
         path = create_eventbridge_path(TOPICS)
-        config = dataclasses.replace(
-            config, eventbridge=EventBridgeConfig(bus=LOCAL_BUS, source=SOURCE, endpoint_url=endpoint, seed=args.seed)
+        # EventBridge as it is: late, sometimes twice (its own redelivery, or Genesys' retry), in any order
+        partner = EventBridgeConfig(
+            bus=LOCAL_BUS,
+            source=SOURCE,
+            endpoint_url=endpoint,
+            seed=args.seed,
+            duplicate_rate=0.02,
+            target_queue_url=path.queue_url,
+            retry_rate=0.01,
+            reorder=True,
         )
+        config = dataclasses.replace(config, eventbridge=partner)
         with EmulatorServer(config) as emulator:
             print(f"Genesys emulator on {emulator.base_url}; AWS (moto) on {endpoint}; EventBridge on", flush=True)
             return run(args, emulator, path)

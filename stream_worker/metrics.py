@@ -6,9 +6,10 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools import Metrics, single_metric
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from genesys.observability import metrics_namespace
 from genesys.records import WEBSOCKET
@@ -39,7 +40,11 @@ class WorkerMetrics:
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        self._emf = Metrics(namespace=self.namespace or metrics_namespace(), service="stream-worker")
+        # its own metric set: Powertools' Metrics share one per process, which would mix in any other emitter's
+        # (the local stack runs the EventBridge consumer in the same process)
+        self._emf = AmazonCloudWatchEMFProvider(
+            namespace=self.namespace or metrics_namespace(), service="stream-worker"
+        )
 
     def count(self, name: str, value: int = 1) -> None:
         self.counts[name] += value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ BATCH_GET = 100  # BatchGetItem's limit per request
 
 class EventQueries:
     """By key from the table; by topic, entity or window from the indexes, which carry the listing attributes only
-    (``pk``, ``kind``, ``topic``, ``channel_id``, ``received_ms`` and the index key). ``full`` reads whole items."""
+    (``pk``, ``kind``, ``topic``, ``channel_id``, ``source``, ``received_ms`` and the index key). ``full`` reads whole items."""
 
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._dynamodb = dynamodb
@@ -43,6 +44,13 @@ class EventQueries:
         """Every item received in [t1, t2] across all topics (audit export), hour bucket by hour bucket."""
         for bucket in hour_buckets(t1, t2):
             yield from self._index("by_time", "time_bucket", bucket, t1, t2)
+
+    def by_source(self, t1: float, t2: float) -> Counter[str]:
+        """Events received in [t1, t2] per path that stored them first (``websocket``, ``eventbridge``), from the
+        time index (it projects ``source``). Items written before the EventBridge path count as ``websocket``."""
+        return Counter(
+            str(i.get("source", "websocket")) for i in self.by_window(t1, t2) if i.get("kind", "event") == "event"
+        )
 
     def full(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """The whole items (envelope included) for index results, in their order, 100 keys per BatchGetItem."""

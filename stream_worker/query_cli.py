@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.add_argument("--until", type=parse_time, default=parse_time("now"))
     coverage.add_argument("--by-task", action="store_true", help="also each task's own gaps (the fleet's are first)")
 
+    sources = commands.add_parser("sources", help="events per path (websocket, eventbridge) in a time window")
+    sources.add_argument("--since", type=parse_time, default=parse_time("1h"))
+    sources.add_argument("--until", type=parse_time, default=parse_time("now"))
+
     check = commands.add_parser("verify", help="compare the table with an emulator's ground truth")
     check.add_argument("--emulator", required=True, help="emulator base URL, e.g. http://127.0.0.1:8123")
     check.add_argument("--topic", action="append", required=True, dest="topics")
@@ -141,6 +145,13 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
                 for task, gaps in sorted(fleet.by_task.items()):
                     _write_gaps(out, f"  task {task}", gaps)
             return 0 if not fleet.gaps else 3
+        if args.command == "sources":
+            counts = queries.by_source(args.since, args.until)
+            out.write(f"{'source':<12} events\n")
+            for source in sorted(counts):
+                out.write(f"{source:<12} {counts[source]}\n")
+            out.write(f"{'total':<12} {sum(counts.values())}\n")
+            return 0
         truth = fetch_ground_truth(args.emulator)
         stored = [i["pk"] for i in queries.by_window(args.since - 3600, args.until + 3600) if i.get("kind") == "event"]
         result = verify(truth, stored, set(args.topics), (args.since, args.until))

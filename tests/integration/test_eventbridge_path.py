@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections import Counter
@@ -12,10 +13,12 @@ import boto3
 import pytest
 
 from emulator.eventbridge import EventBridgeConfig
-from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, create_eventbridge_path
+from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.waiting import eventually
+from stream_worker import query_cli
 from stream_worker.aws import dynamodb_client
 from stream_worker.queries import EventQueries
+from tests.conftest import emf_metrics
 from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, stores_more, table_items
 
 pytestmark = pytest.mark.slow
@@ -26,8 +29,7 @@ def emulator_with_eventbridge(make_emulator, aws: str, **switches: Any):
     return make_emulator(**{**FAST_EMULATOR, "token_lifetime": 30, "eventbridge": config})
 
 
-def consumer(names) -> ConsumerLoop:
-    path = create_eventbridge_path(TOPICS)
+def consumer(names, path: EventBridgePath) -> ConsumerLoop:
     environment = {
         "EVENTS_TABLE": names.events_table,
         "PAYLOAD_BUCKET": names.payload_bucket,
@@ -41,9 +43,10 @@ def items_by_source(bridge) -> Counter[str]:
 
 
 async def both_paths(make_emulator, aws, tmp_path, **switches: Any):
-    emu = emulator_with_eventbridge(make_emulator, aws, **switches)
+    path = create_eventbridge_path(TOPICS)
+    emu = emulator_with_eventbridge(make_emulator, aws, target_queue_url=path.queue_url, **switches)
     bridge = fast_bridge(emu, health_file=str(tmp_path / "health.json"))
-    loop = consumer(bridge.names)
+    loop = consumer(bridge.names, path)
     await bridge.start()
     return bridge, loop
 
@@ -76,8 +79,9 @@ async def settle(bridge, within: float = 40.0) -> None:
     await eventually(all_stored, within, "the consumer stored what EventBridge delivered", interval=0.5)
 
 
-async def test_both_paths_up_store_every_event_exactly_once(aws, make_emulator, tmp_path):
-    """Given both paths delivering (CorrelationId per conversation on EventBridge), each event is one item."""
+async def test_both_paths_up_store_every_event_exactly_once(aws, make_emulator, tmp_path, capsys):
+    """Given both paths delivering (CorrelationId per conversation on EventBridge), each event is one item, and the
+    per-source metrics add up: what each path stored is what the table holds from it, the rest it absorbed."""
     bridge, loop = await both_paths(make_emulator, aws, tmp_path)
     try:
         await stores_more(bridge, 100)
@@ -91,6 +95,24 @@ async def test_both_paths_up_store_every_event_exactly_once(aws, make_emulator, 
     by_source = items_by_source(bridge)
     assert by_source["websocket"] > 0
     assert sum(by_source.values()) == len({i["pk"]["S"] for i in table_items(bridge.names.events_table)})
+
+    out = io.StringIO()  # the CLI's view of the same: items per source for a window
+    tables = ["--events-table", bridge.names.events_table]
+    assert query_cli.main([*tables, "sources", "--since", "1h", "--until", "now"], out=out) == 0
+    listed = dict(line.split() for line in out.getvalue().splitlines()[1:])
+    assert listed == {**{k: str(v) for k, v in by_source.items()}, "total": str(sum(by_source.values()))}
+
+    metrics = Counter[tuple[str, str]]()
+    for m in emf_metrics(capsys.readouterr().out):
+        if m.get("source"):
+            metrics[(m["name"], m["source"])] += m["value"]
+    for source in ("websocket", "eventbridge"):
+        assert metrics[("EventsStored", source)] == by_source[source], source
+    received = metrics[("EventsReceived", "eventbridge")]  # events keep flowing: some are still on their way
+    assert 0 < received <= sum(len(ids) for ids in bridge.emulator.eventbridge_paths().values())
+    assert metrics[("EventsStored", "eventbridge")] + metrics[("DuplicatesAbsorbed", "eventbridge")] == received
+    assert metrics[("DuplicatesAbsorbed", "websocket")] > 0  # two overlapping sockets: every event arrives twice
+    assert metrics[("OnlyViaEventBridge", "eventbridge")] == metrics[("EventsStored", "eventbridge")]
 
 
 async def test_a_total_websocket_outage_loses_nothing_while_eventbridge_flows(aws, make_emulator, tmp_path):
@@ -166,3 +188,78 @@ async def test_redelivery_after_a_consumer_crash_mid_batch_stores_no_second_item
     keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table)]
     assert len(keys) == len(set(keys))
     assert bridge.verification().ok
+
+
+async def test_an_eventbridge_outage_redelivered_later_loses_nothing_and_stores_nothing_twice(
+    aws, make_emulator, tmp_path
+):
+    """Given AWS unreachable from Genesys for 5 s while the sockets flow, Genesys redelivers afterwards: 0 lost, 0 twice."""
+    bridge, loop = await both_paths(make_emulator, aws, tmp_path, correlation="different")
+    try:
+        await stores_more(bridge, 40)
+        outage = (time.time(), time.time() + 5)
+        bridge.fault("eventbridge_outage", seconds=5)
+        await stores_more(bridge, 100)
+        assert await bridge.stop() == 0
+        await settle(bridge, within=60)
+    finally:
+        loop.stop()
+    paths = bridge.emulator.eventbridge_paths()
+    held = [e for e in bridge.emulator.events() if e.topic in set(TOPICS) and outage[0] < e.published_at < outage[1]]
+    assert len(held) > 50 and all(e.seq in paths for e in held)  # every held event came through later
+    result = bridge.verification()
+    assert result.ok, result
+    assert result.duplicates == 0
+    from genesys.frames import envelope_key
+
+    truth_keys = {envelope_key(e.envelope) for e in bridge.emulator.events()}
+    keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "event"]
+    assert set(keys) <= truth_keys  # no item that is not one published event (a second copy would be one)
+
+
+async def test_duplicate_and_reordered_eventbridge_deliveries_are_absorbed(aws, make_emulator, tmp_path):
+    """Given EventBridge delivering a third of events twice under the same id, Genesys sending a tenth twice under
+    new ids, out of order, and the CorrelationId differing from the websocket's, every event is still one item."""
+    bridge, loop = await both_paths(
+        make_emulator, aws, tmp_path, duplicate_rate=0.3, retry_rate=0.1, reorder=True, correlation="different"
+    )
+    try:
+        await stores_more(bridge, 100)
+        assert await bridge.stop() == 0
+        await settle(bridge)
+    finally:
+        loop.stop()
+    twice = [ids for ids in bridge.emulator.eventbridge_paths().values() if len(ids) > 1]
+    assert len(twice) > 10
+    assert any(len(set(ids)) < len(ids) for ids in twice)  # EventBridge's redelivery keeps its id
+    assert any(len(set(ids)) > 1 for ids in twice)  # Genesys' retry is a new event to EventBridge
+    result = bridge.verification()
+    assert result.ok, result
+    keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "event"]
+    assert len(keys) == len(set(keys))
+
+
+async def test_a_pending_partner_bus_drops_events_silently_and_the_websocket_copy_keeps_them(
+    aws, make_emulator, tmp_path, capsys
+):
+    """Given the partner bus Pending (Genesys' events dropped, nothing in SQS), websocket events still flow: nothing
+    is lost, and EventBridge's received count stays at 0 while the worker's is not, which is what the silence alarm
+    computes."""
+    emu = emulator_with_eventbridge(make_emulator, aws)
+    bridge = fast_bridge(emu, health_file=str(tmp_path / "health.json"))
+    loop = consumer(bridge.names, create_eventbridge_path(TOPICS))
+    bridge.fault("eventbridge_pending", seconds=600)
+    await bridge.start()
+    try:
+        await stores_more(bridge, 60)
+        assert await bridge.stop() == 0
+    finally:
+        loop.stop()
+    assert bridge.emulator.eventbridge_paths() == {}
+    assert bridge.emulator.state.eventbridge is not None and len(bridge.emulator.state.eventbridge.dropped) >= 60
+    assert bridge.verification().ok
+    received = Counter[str]()
+    for m in emf_metrics(capsys.readouterr().out):
+        if m["name"] in ("EventsStored", "EventsReceived") and m.get("source"):
+            received[m["source"]] += m["value"]
+    assert received["websocket"] >= 60 and received["eventbridge"] == 0
