@@ -56,6 +56,7 @@ class MalformedSpec(Spec):
 class BurstSpec(Spec):
     count: int = Field(100, ge=0)
     topic: str | None = None
+    size: int | None = Field(None, ge=100, le=200_000, description="pad each envelope to about this many bytes")
 
 
 class PublishSpec(Spec):
@@ -175,7 +176,7 @@ def _malformed(state: GenesysState, spec: MalformedSpec) -> int:
 
 
 def _burst(state: GenesysState, spec: BurstSpec) -> int:
-    return state.publish_random(spec.count, spec.topic)
+    return state.publish_random(spec.count, spec.topic, spec.size)
 
 
 def _publish(state: GenesysState, spec: PublishSpec) -> int:

@@ -361,12 +361,20 @@ class GenesysState:
                 channel.socket.send(event.text, event)
         return event
 
-    def publish_random(self, count: int, topic: str | None = None) -> int:
+    def publish_random(self, count: int, topic: str | None = None, size: int | None = None) -> int:
+        """``count`` events on the subscribed topics; with ``size``, each envelope padded to about that many bytes."""
         topics = [topic] if topic else [t for name in self.interest for t in expand_combined(name)]
         if not topics:
             return 0
         for _ in range(count):
-            self.publish(self.factory.choice(topics))
+            chosen = self.factory.choice(topics)
+            body = None
+            if size is not None:
+                body = self.factory.body(chosen, self.clock())
+                short = size - len(json.dumps(self.factory.envelope(chosen, 0, body)))
+                if short > 0:  # what a larger notification carries: participants, attributes, segments
+                    body["attributes"] = {f"a{i:03d}": "x" * 20 for i in range(max(1, short // 30))}
+            self.publish(chosen, body)
         return count
 
     # ---------------------------------------------------------------- time

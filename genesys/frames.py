@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from genesys.fastjson import canonical, parse
+
 HEARTBEAT_MESSAGE = "WebSocket Heartbeat"
 METADATA_TOPIC = "channel.metadata"
 SOCKET_CLOSING_TOPIC = "v2.system.socket_closing"
@@ -29,12 +31,13 @@ class FrameKind(enum.Enum):
     MALFORMED = "malformed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per event, and a frozen dataclass costs 4x to build
 class Frame:
     kind: FrameKind
     raw: str
     envelope: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    key: str = ""  # the event key, for an EVENT frame
 
     @property
     def topic(self) -> str:
@@ -46,14 +49,10 @@ class Frame:
         return self.kind is not FrameKind.MALFORMED
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 KEY_VERSION = 2  # 1 hashed the CorrelationId too; EventBridge does not carry the websocket's (see README)
 
 
-def event_key(topic: str, body: Any) -> str:
+def event_key(topic: str, body: Any, *, checked: bool = False) -> str:
     """SHA-256 of the concrete topic name and the canonical body (sorted keys, no spaces).
 
     The same notification has the same key on every socket and on the EventBridge path. The CorrelationId is left
@@ -61,8 +60,7 @@ def event_key(topic: str, body: Any) -> str:
     undocumented. Two notifications with the same topic and the same body (entity state with its timestamps and
     ids) are the same notification.
     """
-    material = canonical_json([topic, body])
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical([topic, body], checked=checked)).hexdigest()
 
 
 def envelope_key(envelope: dict[str, Any]) -> str:
@@ -72,9 +70,11 @@ def envelope_key(envelope: dict[str, Any]) -> str:
 def classify(raw: str | bytes) -> Frame:
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
-        data = json.loads(text)
+        data, checked = parse(text)
     except ValueError:
         return Frame(FrameKind.MALFORMED, text, reason="not valid JSON")
+    except RecursionError:
+        return Frame(FrameKind.MALFORMED, text, reason="nested too deeply")
     if not isinstance(data, dict):
         return Frame(FrameKind.MALFORMED, text, reason="not a JSON object")
     if "result" in data and "topicName" not in data:
@@ -99,7 +99,7 @@ def classify(raw: str | bytes) -> Frame:
         return Frame(FrameKind.TOKEN_REVOKED, text, data)
     if "eventBody" not in data:
         return Frame(FrameKind.MALFORMED, text, reason="no eventBody")
-    return Frame(FrameKind.EVENT, text, data)
+    return Frame(FrameKind.EVENT, text, data, key=event_key(topic, body, checked=checked))
 
 
 def excerpt(text: str, limit: int = MALFORMED_EXCERPT) -> str:

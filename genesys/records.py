@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from genesys.frames import KEY_VERSION, envelope_key
 from genesys.schema import TIME_SPREAD
-from genesys.timefmt import iso_ms
+from genesys.timefmt import iso_ms, utc_hour
 from genesys.topics import entity_ids
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
@@ -21,14 +21,28 @@ WEBSOCKET, EVENTBRIDGE = "websocket", "eventbridge"
 REASON_LIMIT = 500  # characters of a quarantine reason (DynamoDB messages can be long)
 Item = dict[str, Any]  # DynamoDB's attribute-value form, as PutItem takes it
 _serializer = TypeSerializer()
+_KEY_VERSION = str(KEY_VERSION)
 
 
 def to_item(values: dict[str, Any]) -> Item:
-    """Plain Python values (str, int, bytes, bool) in DynamoDB's attribute-value form."""
-    return {name: _serializer.serialize(value) for name, value in values.items()}
+    """Plain Python values (str, int, bytes, bool) in DynamoDB's attribute-value form, as TypeSerializer writes them.
+
+    Strings and integers, nearly every attribute of every item, are written directly: TypeSerializer's type probing
+    is a fifth of the worker's CPU per event. tests/unit/test_records.py holds the two equal on a corpus.
+    """
+    item: Item = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind is str:
+            item[name] = {"S": value}
+        elif kind is int:
+            item[name] = {"N": str(value)}
+        else:
+            item[name] = _serializer.serialize(value)
+    return item
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per event, and a frozen dataclass costs 4x to build
 class Received:
     """One frame as it arrived: the raw text is kept byte for byte, it is the audit evidence."""
 
@@ -51,13 +65,14 @@ class Received:
         org: str,
         at: float,
         source: str = "websocket",
+        key: str | None = None,
     ) -> Received:
-        return cls(raw, envelope, channel_id, shard, org, at, envelope_key(envelope), source)
+        """``key``: the envelope's event key when already known (``Frame.key``)."""
+        return cls(raw, envelope, channel_id, shard, org, at, key or envelope_key(envelope), source)
 
 
 def time_bucket(received_at: float, key: str) -> str:
-    hour = datetime.fromtimestamp(received_at, UTC).strftime("%Y-%m-%dT%H")
-    return f"{hour}#{int(key[:8], 16) % TIME_SPREAD}"
+    return f"{utc_hour(received_at)}#{int(key[:8], 16) % TIME_SPREAD}"
 
 
 def hour_buckets(t1: float, t2: float) -> list[str]:
@@ -68,34 +83,40 @@ def hour_buckets(t1: float, t2: float) -> list[str]:
 
 
 def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, bytes | None]:
-    """The item, and the gzip payload to put in S3 when even compressed it is too large to keep inline."""
+    """The item, and the gzip payload to put in S3 when even compressed it is too large to keep inline.
+
+    Written directly in DynamoDB's attribute-value form, as ``to_item`` would write the same values: this runs once
+    per event (tests/unit/test_event_corpus.py holds it to TypeSerializer and to a recorded corpus).
+    """
     topic = str(event.envelope["topicName"])
-    values: dict[str, Any] = {
-        "pk": event.key,
-        "kind": "event",
-        "topic": topic,
-        "received_ms": int(event.received_at * 1000),
-        "received_at": iso_ms(event.received_at),
-        "channel_id": event.channel_id,
-        "shard": event.shard,
-        "org": event.org,
-        "time_bucket": time_bucket(event.received_at, event.key),
-        "source": event.source,
-        "key_version": KEY_VERSION,
+    item: Item = {
+        "pk": {"S": event.key},
+        "kind": {"S": "event"},
+        "topic": {"S": topic},
+        "received_ms": {"N": str(int(event.received_at * 1000))},
+        "received_at": {"S": iso_ms(event.received_at)},
+        "channel_id": {"S": event.channel_id},
+        "shard": {"S": event.shard},
+        "org": {"S": event.org},
+        "time_bucket": {"S": time_bucket(event.received_at, event.key)},
+        "source": {"S": event.source},
+        "key_version": {"N": _KEY_VERSION},
     }
     metadata = event.envelope.get("metadata")
     if isinstance(metadata, dict) and metadata.get("CorrelationId"):
-        values["correlation_id"] = str(metadata["CorrelationId"])
+        item["correlation_id"] = {"S": str(metadata["CorrelationId"])}
     ids = entity_ids(topic)
     for kind, value in ids.items():
-        values[f"{kind}_id"] = value
+        item[f"{kind}_id"] = {"S": value}
     if ids:
         kind, value = next(iter(ids.items()))
-        values["entity"] = f"{kind}#{value}"
+        item["entity"] = {"S": f"{kind}#{value}"}
     if ttl_days:
-        values["expires_at"] = int(event.received_at) + ttl_days * 86_400
-    overflow = _attach_payload(values, event.raw)
-    return to_item(values), overflow
+        item["expires_at"] = {"N": str(int(event.received_at) + ttl_days * 86_400)}
+    payload: dict[str, Any] = {}
+    overflow = _attach_payload(payload, event.raw)
+    item.update(to_item(payload))
+    return item, overflow
 
 
 def _attach_payload(values: dict[str, Any], raw: str) -> bytes | None:

@@ -20,11 +20,6 @@ if TYPE_CHECKING:
 AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8}, max_pool_connections=64, connect_timeout=5, read_timeout=10
 )
-# DynamoDB refuses these for good: the same request can never succeed, so retrying would only block a writer
-PERMANENT_ERRORS = frozenset(
-    {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
-)
-NEW_KEY = "attribute_not_exists(#pk)"
 AWS_ERRORS = (ClientError, BotoCoreError)  # what a failed AWS call raises, for callers that report it
 
 

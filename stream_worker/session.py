@@ -210,7 +210,9 @@ class SocketSession:
             return
         self.last_frame_at = now
         if frame.kind is FrameKind.EVENT:
-            event = Received.of(raw, frame.envelope, self.channel_id, self.shard.id, self.shard.org.name, now)
+            event = Received.of(
+                raw, frame.envelope, self.channel_id, self.shard.id, self.shard.org.name, now, key=frame.key
+            )
             await self._sink.submit(event)
         elif frame.kind in (FrameKind.HEARTBEAT, FrameKind.PONG):
             self._confirmed.set()

@@ -39,9 +39,13 @@ class WorkerSettings(BaseModel):
     delivery_allowance: float = Field(
         1.0, ge=0, description="the ledger claims a socket's coverage until its last frame minus this"
     )
-    write_concurrency: int = Field(16, ge=1, le=256)
+    write_concurrency: int = Field(16, ge=1, le=256, description="puts in progress at once, over all processes")
+    write_processes: int = Field(
+        1, ge=1, le=16, description="processes making puts: one per vCPU (boto3 costs ~1 ms of CPU per put)"
+    )
     queue_max: int = Field(10_000, ge=10)
-    dedupe_cache: int = Field(200_000, ge=0)
+    dedupe_cache: int = Field(200_000, ge=0, description="event keys remembered at most (0: off)")
+    dedupe_window: float = Field(180, gt=0, description="seconds an event key is remembered at most")
     metrics_interval: float = Field(60, gt=0)
     ledger_interval: float = Field(10, gt=0)
     drain_timeout: float = Field(100, gt=0, description="SIGTERM: at most this long to flush writes")

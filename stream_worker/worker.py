@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
+from genesys.backoff import Backoff
 from genesys.event_store import EventStore
 from genesys.http import HttpClient
 from genesys.notifications import NotificationsApi
@@ -17,11 +20,13 @@ from genesys.observability import quiet_sdk_loggers
 from genesys.regions import resolve_hosts
 from genesys.token_reader import SecretSource, TokenReader
 from genesys.token_secret import TokenSecret
-from stream_worker.aws import CoverageTable
+from stream_worker.aws import AWS_CONFIG, CoverageTable
 from stream_worker.connection import websocket_connector
+from stream_worker.dedupe import DedupeWindow
 from stream_worker.health import WRITE_EVERY, HealthState
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
+from stream_worker.put_lanes import Lanes, ProcessLanes, ThreadLanes
 from stream_worker.settings import OrgTopics, WorkerSettings
 from stream_worker.sharding import plan_shards
 from stream_worker.supervisor import ChannelBudget, ShardSupervisor
@@ -31,6 +36,18 @@ from stream_worker.writer import EventWriter
 log = logging.getLogger(__name__)
 SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
 TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels
+
+
+WRITE_BACKOFF = functools.partial(Backoff, base=0.1, cap=10.0, reset_after=30.0)  # picklable: writer processes
+
+
+def put_lanes(settings: WorkerSettings, store: EventStore) -> Lanes:
+    """Threads of this process, or ``write_processes`` writer processes sharing ``write_concurrency`` threads."""
+    if settings.write_processes == 1:
+        return ThreadLanes(store, settings.write_concurrency, WRITE_BACKOFF)
+    factory = functools.partial(EventStore.connect, settings.events_table, settings.payload_bucket, AWS_CONFIG)
+    threads = max(1, settings.write_concurrency // settings.write_processes)
+    return ProcessLanes(factory, settings.write_processes, threads, WRITE_BACKOFF)
 
 
 class Worker:
@@ -51,11 +68,10 @@ class Worker:
         self.shards = plan_shards(settings)
         self.metrics = WorkerMetrics()
         self.writer = EventWriter(
-            EventStore(dynamodb, s3, settings.events_table, settings.payload_bucket),
+            put_lanes(settings, EventStore(dynamodb, s3, settings.events_table, settings.payload_bucket)),
             self.metrics,
-            concurrency=settings.write_concurrency,
             queue_max=settings.queue_max,
-            dedupe_cache=settings.dedupe_cache,
+            dedupe=DedupeWindow(settings.dedupe_cache, settings.dedupe_window),
             ttl_days=settings.event_ttl_days,
             clock=clock,
         )
@@ -137,6 +153,9 @@ class Worker:
                 "sockets_per_shard": self.settings.sockets_per_shard,
             },
         )
+        # what start-up made (SDK models, clients, settings) lives as long as the process: out of the collector's
+        # sight, a full collection no longer walks hundreds of thousands of objects that can never be garbage
+        gc.freeze()
         self.writer.start()
         supervisors = [asyncio.create_task(s.run(), name=f"shard-{s.shard.id}") for s in self.supervisors]
         periodic = [

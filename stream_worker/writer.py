@@ -1,8 +1,9 @@
-"""Bounded queue -> bounded write concurrency -> conditional puts. An event leaves memory only once stored.
+"""Bounded queue -> put lanes (threads or writer processes) -> conditional puts. An event leaves memory only once
+stored.
 
 Each write ends in one of three outcomes: stored, a duplicate absorbed, or rejected for good. A rejected event is
 kept as a quarantine record with the store's reason and the raw frame whole. Only failures that can succeed later
-(throttling, 5xx, network, permissions) are retried, with backoff, for as long as it takes.
+(throttling, 5xx, network, permissions) are retried, with backoff, for as long as it takes (in the lane).
 """
 
 from __future__ import annotations
@@ -11,28 +12,20 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
-from genesys.backoff import Backoff
 from genesys.event_store import Duplicate, Rejected, Stored, WriteOutcome
 from genesys.frames import excerpt
 from genesys.records import Item, Received, event_item, quarantine_item
+from stream_worker.dedupe import DedupeWindow
 from stream_worker.metrics import WorkerMetrics
+from stream_worker.put_lanes import Lanes, PutFailed, Report
 
 log = logging.getLogger(__name__)
 
 
-class ConditionalPuts(Protocol):
-    """What the writer needs of the store (EventStore, or a scripted one in tests)."""
-
-    def put_new(self, key: str, item: Item, overflow: bytes | None) -> WriteOutcome: ...
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per event, and a frozen dataclass costs 4x to build
 class Job:
     key: str
     item: Item
@@ -45,38 +38,42 @@ class Job:
 class EventWriter:
     def __init__(
         self,
-        store: ConditionalPuts,
+        lanes: Lanes,
         metrics: WorkerMetrics,
         *,
-        concurrency: int,
         queue_max: int,
-        dedupe_cache: int,
+        dedupe: DedupeWindow,
         ttl_days: int | None = None,
         clock: Callable[[], float] = time.time,
-        backoff: Callable[[], Backoff] = lambda: Backoff(base=0.1, cap=10.0, reset_after=30.0),
     ) -> None:
-        self._store = store
+        self._lanes = lanes
         self._metrics = metrics
-        self._concurrency = concurrency
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_max)
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        self._dedupe_cache = dedupe_cache
+        self._recent = dedupe
         self._ttl_days = ttl_days
         self._clock = clock
-        self._backoff = backoff
-        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddb-write")
-        self._tasks: list[asyncio.Task[None]] = []
-        self.in_flight = 0  # jobs a writer has taken from the queue and not finished
+        self._free = lanes.capacity  # jobs the lanes can take now; the queue holds the rest
+        self._slot_freed = asyncio.Event()
+        self._held: dict[int, Job] = {}  # handed to a lane, not yet answered
         self._pending: dict[int, float] = {}  # receive time of every frame in memory (waiting, queued or held)
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._seq = itertools.count(1)
+        self._dispatcher: asyncio.Task[None] | None = None
         self.failing_since: float | None = None
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name=f"writer-{i}") for i in range(self._concurrency)]
+        self._lanes.start(self._answered)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="writer-dispatch")
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs a lane holds: being put, or waiting to retry."""
+        return len(self._held)
 
     @property
     def unwritten(self) -> int:
-        """Events and quarantine records in memory: queued, or held by a writer."""
+        """Events and quarantine records in memory: queued, or held by a lane."""
         return self.queue.qsize() + self.in_flight
 
     def durable_until(self, now: float) -> float:
@@ -103,65 +100,76 @@ class EventWriter:
         if record is not None:
             await self._enqueue(record)
 
-    def _quarantine_record(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> Job | None:
-        """The job that keeps a frame whole with its reason; None when that very frame is already kept."""
+    def _quarantine_record(
+        self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float, *, slotless: bool = False
+    ) -> Job | None:
+        """The job that keeps a frame whole with its reason; None when that very frame is already kept.
+
+        ``slotless`` records (a refusal's) go straight to a lane, without a slot: their seq is negative."""
         item, overflow = quarantine_item(raw, reason, channel_id, shard, org, at)
         self._metrics.count("Quarantined")
         key = item["pk"]["S"]
-        return None if self._seen(key) else Job(key, item, overflow, at, seq=next(self._seq))
+        seq = next(self._seq)
+        return None if self._seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
 
     async def _enqueue(self, job: Job) -> None:
         self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here
+        self._idle.clear()
         try:
-            await self.queue.put(job)  # blocks when full: backpressure reaches the socket reader
+            if self.queue.full():
+                await self.queue.put(job)  # blocks: backpressure reaches the socket reader
+            else:
+                self.queue.put_nowait(job)
         except BaseException:
             self._pending.pop(job.seq, None)
+            if not self._pending:
+                self._idle.set()
             raise
 
     def _seen(self, key: str) -> bool:
-        """Keys in flight or stored recently: the overlap's second copy costs no write."""
-        if key in self._recent:
-            self._recent.move_to_end(key)
-            return True
-        self._recent[key] = None
-        while len(self._recent) > self._dedupe_cache:
-            self._recent.popitem(last=False)
-        return False
+        return self._recent.seen(key)
 
-    async def _run(self) -> None:
+    async def _dispatch(self) -> None:
+        """Queue -> lanes, as many at once as there are free lane threads: one hand-over per batch."""
         while True:
-            job = await self.queue.get()
-            self.in_flight += 1
-            try:
-                outcome = await self._write(job)
-                await self._settle(job, outcome)
-            finally:
-                self.in_flight -= 1
-                self._pending.pop(job.seq, None)
-                self.queue.task_done()
+            while self._free == 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            batch = [await self.queue.get()]
+            while len(batch) < self._free and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            self._free -= len(batch)
+            self._hand_over(batch)
 
-    async def _write(self, job: Job) -> WriteOutcome:
-        loop = asyncio.get_running_loop()
-        backoff = self._backoff()
-        while True:
-            try:
-                outcome = await loop.run_in_executor(
-                    self._executor, self._store.put_new, job.key, job.item, job.overflow
-                )
-            except Exception as exc:  # throttling beyond botocore's retries, 5xx, network, permissions
+    def _hand_over(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._held[job.seq] = job
+        self._lanes.put_many(jobs)
+
+    def _answered(self, reports: list[Report]) -> None:
+        """Answers from the lanes, on the event loop."""
+        for report in reports:
+            if isinstance(report, PutFailed):
                 self._metrics.count("WriteErrors")
                 self.failing_since = self.failing_since or self._clock()
-                delay = backoff.next_delay()
                 log.error(
                     "event write failed; retrying",
-                    extra={"error": type(exc).__name__, "detail": excerpt(str(exc), 200), "retry_in": round(delay, 3)},
+                    extra={"error": report.error, "detail": report.detail, "retry_in": report.retry_in},
                 )
-                await asyncio.sleep(delay)
                 continue
+            job = self._held.pop(report.seq, None)
+            if job is None:
+                continue  # answered twice (a writer process restarted after answering): counted once
             self.failing_since = None
-            return outcome
+            if job.seq > 0:  # queued jobs hold a slot; a refusal's quarantine record was written without one
+                self._free += 1
+                self._slot_freed.set()
+            self._settle(job, report.outcome)
+            self._pending.pop(job.seq, None)
+        if not self._pending:
+            self._idle.set()
 
-    async def _settle(self, job: Job, outcome: WriteOutcome) -> None:
+    def _settle(self, job: Job, outcome: WriteOutcome) -> None:
         if isinstance(outcome, Stored):
             if job.event is not None:
                 self._metrics.count("EventsStored")
@@ -187,26 +195,28 @@ class EventWriter:
                     "reason": excerpt(outcome.reason, 300),
                 },
             )
-            # written by this writer, not queued: a full queue must never stand between a refusal and its record
+            # handed to a lane at once, not queued: a full queue must never stand between a refusal and its record
             reason = f"store refused the event: {outcome.reason}"
             record = self._quarantine_record(
-                event.raw, reason, event.channel_id, event.shard, event.org, event.received_at
+                event.raw, reason, event.channel_id, event.shard, event.org, event.received_at, slotless=True
             )
             if record is not None:
-                await self._settle(record, await self._write(record))
+                self._pending[record.seq] = record.received_at
+                self._hand_over([record])
 
     async def drain(self, within: float) -> bool:
+        """Until nothing is in memory (queued, held, or a refusal's record), or ``within`` seconds."""
         try:
-            await asyncio.wait_for(self.queue.join(), within)
+            await asyncio.wait_for(self._idle.wait(), within)
         except TimeoutError:
             return False
         return True
 
     async def stop(self) -> int:
-        """Cancel the writers; returns how many events and records could not be written."""
+        """Stop dispatching and the lanes; returns how many events and records could not be written."""
         left = self.unwritten
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await asyncio.to_thread(self._lanes.stop)
         return left

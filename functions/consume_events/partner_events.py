@@ -47,4 +47,6 @@ def notification(body: str, orgs: dict[str, str], received_at: float) -> Receive
     frame = classify(raw)
     if frame.kind is not FrameKind.EVENT:
         raise MalformedPartnerEvent(f"detail is not a notification: {frame.reason or frame.kind.value}")
-    return Received.of(raw, frame.envelope, f"eventbridge:{event.id}", EVENTBRIDGE, org, received_at, EVENTBRIDGE)
+    return Received.of(
+        raw, frame.envelope, f"eventbridge:{event.id}", EVENTBRIDGE, org, received_at, EVENTBRIDGE, key=frame.key
+    )

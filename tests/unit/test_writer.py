@@ -11,7 +11,9 @@ from genesys.backoff import Backoff
 from genesys.event_store import Rejected
 from genesys.records import Received
 from local_stack.waiting import eventually
+from stream_worker.dedupe import DedupeWindow
 from stream_worker.metrics import WorkerMetrics
+from stream_worker.put_lanes import ThreadLanes
 from stream_worker.writer import EventWriter
 from tests.support.fakes import ScriptedStore
 
@@ -33,10 +35,8 @@ def event(n: int, body: dict | None = None) -> Received:
 def writer(store: ScriptedStore, *, queue_max: int = 100, concurrency: int = 2) -> tuple[EventWriter, WorkerMetrics]:
     metrics = WorkerMetrics(namespace="Test")
     fast = lambda: Backoff(base=0.001, cap=0.002)  # noqa: E731 - retries in milliseconds
-    return (
-        EventWriter(store, metrics, concurrency=concurrency, queue_max=queue_max, dedupe_cache=1000, backoff=fast),
-        metrics,
-    )
+    lanes = ThreadLanes(store, concurrency, fast)
+    return EventWriter(lanes, metrics, queue_max=queue_max, dedupe=DedupeWindow(1000)), metrics
 
 
 async def test_each_event_is_stored_once_and_the_overlap_costs_no_write():
@@ -90,22 +90,25 @@ async def test_a_refused_event_becomes_a_quarantine_record_with_its_reason_and_r
 
 
 async def test_a_full_queue_blocks_the_reader_and_stop_counts_what_the_writers_hold():
-    """Given a store that never answers, submits block once the queue is full; stop reports queued + held."""
+    """Given a store that never answers, submits block once the lanes and the queue are full; stop reports both."""
     store = ScriptedStore()
-    events = [event(10 + n) for n in range(6)]
+    events_writer, _ = writer(store, queue_max=3, concurrency=2)
+    held = events_writer._lanes.capacity  # what the lane threads take on (runs of puts), before the queue fills
+    events = [event(10 + n) for n in range(held + 4)]
     for e in events:
         store.script[e.key] = [ConnectionError("down")] * 10_000
-    events_writer, _ = writer(store, queue_max=3, concurrency=2)
     events_writer.start()
-    for e in events[:5]:  # two held by the writers, three queued
+    for e in events[:held]:
         await events_writer.submit(e)
-    await eventually(lambda: events_writer.in_flight == 2, 1, "both writers hold a job")
-    blocked = asyncio.create_task(events_writer.submit(events[5]))
+    await eventually(lambda: events_writer.in_flight == held, 1, "the lanes hold all they take")
+    for e in events[held : held + 3]:
+        await events_writer.submit(e)
+    blocked = asyncio.create_task(events_writer.submit(events[-1]))
     await asyncio.sleep(0.01)
     assert not blocked.done()  # backpressure: the socket reader waits
-    assert events_writer.unwritten == 5
+    assert events_writer.unwritten == held + 3
     blocked.cancel()
-    assert await events_writer.stop() == 5
+    assert await events_writer.stop() == held + 3
 
 
 async def test_durable_until_is_the_receive_time_of_the_oldest_event_in_memory():
