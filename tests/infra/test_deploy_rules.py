@@ -268,3 +268,46 @@ def test_one_python_version_for_lambda_the_container_and_the_tests(template):
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + major_minor.replace(".", "")
     assert pyproject["tool"]["mypy"]["python_version"] == major_minor
     assert f"{sys.version_info.major}.{sys.version_info.minor}" == major_minor
+
+
+def _runtime_distributions(packages: tuple[str, ...]) -> set[str]:
+    """Distributions the packages import at run time (not under TYPE_CHECKING), by their installed names."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    found: set[str] = set()
+    for package in packages:
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            typing_only = {
+                id(node)
+                for block in ast.walk(tree)
+                if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                for node in ast.walk(block)
+            }
+            for node in ast.walk(tree):
+                if id(node) in typing_only or not isinstance(node, ast.Import | ast.ImportFrom):
+                    continue
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for name in names:
+                    top = name.split(".")[0]
+                    if (node.__class__ is ast.ImportFrom and node.level) or top in sys.stdlib_module_names:
+                        continue
+                    if top in packages or top in ("genesys", "functions", "stream_worker", ""):
+                        continue
+                    found.update(d.lower().replace("_", "-") for d in owners.get(top, [top]))
+    return found
+
+
+def test_the_image_and_the_lambda_bundle_install_every_package_their_code_imports():
+    """Given the runtime code's imports, each third-party package is installed by the Dockerfile (worker) or
+    bundled (functions): a missing one fails at the first import in AWS, never locally, where the venv has it."""
+    normalise = lambda names: {n.lower().replace("_", "-") for n in names}  # noqa: E731
+    image_line = re.search(
+        r"pip install [^\n]*-c constraints.txt ([^\\\n]+)", (ROOT / "stream_worker" / "Dockerfile").read_text()
+    )
+    assert image_line
+    image = normalise(image_line.group(1).split())
+    assert _runtime_distributions(("genesys", "stream_worker")) <= image
+    assert _runtime_distributions(("genesys", "functions")) <= normalise(LAMBDA_REQUIREMENTS)
