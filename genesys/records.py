@@ -71,6 +71,16 @@ class Received:
         return cls(raw, envelope, channel_id, shard, org, at, key or envelope_key(envelope), source)
 
 
+def entity_of(topic: str) -> str:
+    """The by_entity partition of a topic's events: ``user#<id>`` and the like, or ``topic#<topic>`` for a topic
+    that names no entity (so that every event can be found by its topic)."""
+    ids = entity_ids(topic)
+    if ids:
+        kind, value = next(iter(ids.items()))
+        return f"{kind}#{value}"
+    return f"topic#{topic}"
+
+
 def time_bucket(received_at: float, key: str) -> str:
     return f"{utc_hour(received_at)}#{int(key[:8], 16) % TIME_SPREAD}"
 
@@ -108,9 +118,7 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
     ids = entity_ids(topic)
     for kind, value in ids.items():
         item[f"{kind}_id"] = {"S": value}
-    if ids:
-        kind, value = next(iter(ids.items()))
-        item["entity"] = {"S": f"{kind}#{value}"}
+    item["entity"] = {"S": entity_of(topic)}
     if ttl_days:
         item["expires_at"] = {"N": str(int(event.received_at) + ttl_days * 86_400)}
     payload: dict[str, Any] = {}

@@ -171,6 +171,9 @@ class Idp(BaseModel):
     audience: tuple[str, ...] = Field(min_length=1)
 
 
+FARGATE_VCPU = (0.25, 0.5, 1, 2, 4)  # Fargate task sizes (a vCPU count); larger ones need more memory than needed
+
+
 class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     orgs: tuple[Org, ...] = Field(min_length=1)
@@ -179,6 +182,9 @@ class BridgeConfig(BaseModel):
     alarm_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     worker_replicas: int = Field(
         2, ge=1, le=4, description="active-active tasks per group, spread over AZs; 2 survives a task or AZ loss"
+    )
+    worker_vcpu: float = Field(
+        0.5, description="Fargate vCPU per worker task: 0.25, 0.5, 1, 2 or 4; each whole vCPU runs a writer process"
     )
     mint_schedule_minutes: int = Field(5, ge=1, le=60)
     token_rotation_lead_seconds: int = Field(600, ge=60)
@@ -198,6 +204,13 @@ class BridgeConfig(BaseModel):
     vend_burst_limit: int = Field(200, ge=1)
     log_retention_days: int = Field(365, ge=1)
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+
+    @field_validator("worker_vcpu")
+    @classmethod
+    def _fargate_size(cls, value: float) -> float:
+        if value not in FARGATE_VCPU:
+            raise ValueError(f"Fargate runs tasks of {', '.join(str(v) for v in FARGATE_VCPU)} vCPU, not {value}")
+        return value
 
     @field_validator("access_policy")
     @classmethod
@@ -270,7 +283,14 @@ class BridgeConfig(BaseModel):
             "channel_budget": MAX_CHANNELS_PER_CLIENT,  # the whole org's plan; each group's task gets its share
             "token_rotation_lead": self.token_rotation_lead_seconds,
             "event_ttl_days": self.event_ttl_days,
+            # boto3 costs ~1 ms of CPU per put under the GIL: one writer process per whole vCPU uses them all
+            "write_processes": max(1, int(self.worker_vcpu)),
         }
+
+    @property
+    def worker_task_size(self) -> tuple[int, int]:
+        """Fargate (cpu units, memory MiB): 2 GiB per vCPU, at least 1 GiB (a valid Fargate pair for each size)."""
+        return int(self.worker_vcpu * 1024), max(1024, int(self.worker_vcpu * 2048))
 
     def worker_settings(self) -> WorkerSettings:
         """What the worker will run with: validated by the worker's own model at synth."""

@@ -5,7 +5,7 @@ failed conditional write, never a second item. Bounded by time and by count, so 
 
 - time: the second copy of an event comes from the other socket of its shard within a second or so, and across a
   make-before-break rotation within the overlap (at most the minute Genesys gives after ``socket_closing``). A key
-  is remembered for at least ``window / 2`` and at most ``window`` seconds; the default window is 180 s.
+  is remembered for at least ``window / 2`` and at most ``window`` seconds; the default window is 120 s.
 - count: at most ``max_keys`` keys (two generations of ``max_keys / 2``); at 1,000 unique events/s and the default
   200,000 keys, the time bound is the one that applies.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-DEFAULT_WINDOW = 180.0
+DEFAULT_WINDOW = 120.0
 
 
 class DedupeWindow:

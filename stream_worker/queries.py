@@ -8,7 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from genesys.records import hour_buckets
+from genesys.records import entity_of, hour_buckets
 
 _deserializer = TypeDeserializer()
 
@@ -34,7 +34,8 @@ class EventQueries:
         return plain(found["Item"]) if "Item" in found else None
 
     def by_topic(self, topic: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
-        return self._index("by_topic", "topic", topic, t1, t2)
+        """The topic's entity partition, filtered to the topic (DynamoDB reads the entity's other topics too)."""
+        return self._index("by_entity", "entity", entity_of(topic), t1, t2, topic=topic)
 
     def by_entity(self, kind: str, entity_id: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
         """kind: user, queue, conversation (or audit with "<type>/<id>")."""
@@ -76,18 +77,24 @@ class EventQueries:
             wanted = answer.get("UnprocessedKeys") or {}  # throttled keys come back: ask again
         return [found[i["pk"]] for i in listed if i["pk"] in found]
 
-    def _index(self, index: str, attribute: str, value: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
-        pages = self._dynamodb.get_paginator("query").paginate(
-            TableName=self._table,
-            IndexName=index,
-            KeyConditionExpression="#p = :p AND received_ms BETWEEN :a AND :b",
-            ExpressionAttributeNames={"#p": attribute},
-            ExpressionAttributeValues={
+    def _index(
+        self, index: str, attribute: str, value: str, t1: float, t2: float, topic: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p AND received_ms BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#p": attribute},
+            "ExpressionAttributeValues": {
                 ":p": {"S": value},
                 ":a": {"N": str(int(t1 * 1000))},
                 ":b": {"N": str(int(t2 * 1000))},
             },
-        )
+        }
+        if topic is not None:
+            request["FilterExpression"] = "topic = :t"
+            request["ExpressionAttributeValues"][":t"] = {"S": topic}
+        pages = self._dynamodb.get_paginator("query").paginate(**request)
         for page in pages:
             for item in page.get("Items", []):
                 yield plain(item)

@@ -45,7 +45,7 @@ class WorkerSettings(BaseModel):
     )
     queue_max: int = Field(10_000, ge=10)
     dedupe_cache: int = Field(200_000, ge=0, description="event keys remembered at most (0: off)")
-    dedupe_window: float = Field(180, gt=0, description="seconds an event key is remembered at most")
+    dedupe_window: float = Field(120, gt=0, description="seconds an event key is remembered at most")
     metrics_interval: float = Field(60, gt=0)
     ledger_interval: float = Field(10, gt=0)
     drain_timeout: float = Field(100, gt=0, description="SIGTERM: at most this long to flush writes")

@@ -95,8 +95,8 @@ class WorkerGroupService(Construct):
         self.task = ecs.FargateTaskDefinition(
             self,
             "Task",
-            cpu=512,
-            memory_limit_mib=1024,
+            cpu=config.worker_task_size[0],
+            memory_limit_mib=config.worker_task_size[1],
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.ARM64, operating_system_family=ecs.OperatingSystemFamily.LINUX
             ),

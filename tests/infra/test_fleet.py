@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.config import load_config
+from infra.config import ConfigError, load_config
 from tests.infra.conftest import BRIDGE, synth
 
 CONTACT_CENTRE = {
@@ -96,3 +96,20 @@ def test_topics_per_client_follow_replicas_and_sockets(replicas, sockets, per_cl
         bridge["sockets_per_shard"] = sockets
     config = load_config({"bridge": bridge}, allow_example=True)
     assert config.shards_per_client == per_client
+
+
+@pytest.mark.parametrize(("vcpu", "cpu", "memory", "processes"), [(0.5, 512, 1024, 1), (2, 2048, 4096, 2)])
+def test_a_task_runs_a_writer_process_per_whole_vcpu(tmp_path, vcpu, cpu, memory, processes):
+    """Given the task size, the task definition is a valid Fargate pair and the worker uses every vCPU: boto3's
+    ~1 ms of CPU per put under the GIL caps one process near 1,000 puts/s (see the README's Benchmarks)."""
+    config = {**copy.deepcopy(BRIDGE), "worker_vcpu": vcpu}
+    _, template, _ = synth(config, tmp_path)
+    task = next(iter(template.find_resources("AWS::ECS::TaskDefinition").values()))["Properties"]
+    assert (task["Cpu"], task["Memory"]) == (str(cpu), str(memory))
+    env = {e["Name"]: e["Value"] for e in task["ContainerDefinitions"][0]["Environment"]}
+    assert env["WRITE_PROCESSES"] == str(processes)
+
+
+def test_a_task_size_fargate_does_not_offer_is_refused_at_synth():
+    with pytest.raises(ConfigError, match="Fargate runs tasks of"):
+        load_config({"bridge": {**copy.deepcopy(BRIDGE), "worker_vcpu": 3}}, allow_example=True)

@@ -34,15 +34,6 @@ def test_events_table_is_on_demand_recoverable_protected_encrypted_and_retained(
                         [
                             Match.object_like(
                                 {
-                                    "IndexName": "by_topic",
-                                    "KeySchema": [
-                                        {"AttributeName": "topic", "KeyType": "HASH"},
-                                        {"AttributeName": "received_ms", "KeyType": "RANGE"},
-                                    ],
-                                }
-                            ),
-                            Match.object_like(
-                                {
                                     "IndexName": "by_entity",
                                     "KeySchema": [
                                         {"AttributeName": "entity", "KeyType": "HASH"},

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import time
 
 import boto3
@@ -13,6 +15,7 @@ from genesys.event_store import EventStore
 from genesys.frames import envelope_key
 from genesys.records import read_envelope
 from local_stack.waiting import eventually
+from stream_worker.put_lanes import ProcessLanes
 from stream_worker.queries import EventQueries
 from tests.support.bridge import TOPICS, finish, running_bridge, stores_more, table_items
 
@@ -97,23 +100,59 @@ async def test_an_envelope_too_large_for_an_item_is_still_stored(aws, make_emula
 
 
 async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tmp_path):
-    """Given a stored stream, events are found by key, topic, entity and time window, all through indexes."""
+    """Given a stored stream, events are found by key, topic, entity, time window and source, each through a key
+    lookup or an index query: the query plans (the requests DynamoDB receives) show no Scan."""
     bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
     await stores_more(bridge, 60)
     await finish(bridge)
-    queries = EventQueries(boto3.client("dynamodb"), bridge.names.events_table)
+    client = boto3.client("dynamodb")
+    plans: list[tuple[str, dict]] = []
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.*", lambda params, model, **_: plans.append((model.name, dict(params)))
+    )
+    queries = EventQueries(client, bridge.names.events_table)
     t1, t2 = time.time() - 60, time.time() + 60
     truth = [e for e in bridge.emulator.events() if e.channels]
+
+    def plan() -> list[tuple[str, str | None, str | None]]:
+        found = [(op, p.get("IndexName"), p.get("KeyConditionExpression")) for op, p in plans]
+        plans.clear()
+        return found
+
     by_topic = {i["pk"] for i in queries.by_topic("v2.users.alice.presence", t1, t2)}
     assert by_topic == {envelope_key(e.envelope) for e in truth if e.topic == "v2.users.alice.presence"}
+    assert plan() == [("Query", "by_entity", "#p = :p AND received_ms BETWEEN :a AND :b")]
     by_queue = {i["pk"] for i in queries.by_entity("queue", "support", t1, t2)}
     assert by_queue == {envelope_key(e.envelope) for e in truth if e.topic == "v2.routing.queues.support.conversations"}
+    assert {op for op, _, _ in plan()} == {"Query"}
     listed = list(queries.by_entity("conversation", "c1", t1, t2))
     assert listed and set(listed[0]) == {"pk", "kind", "topic", "channel_id", "source", "entity", "received_ms"}
     by_conversation = list(queries.full(listed))
     assert [i["pk"] for i in by_conversation] == [i["pk"] for i in listed]
     assert all(i["conversation_id"] == "c1" and "envelope" in i for i in by_conversation)
-    one = truth[0]
-    item = queries.by_key(envelope_key(one.envelope))
-    assert item is not None and item["envelope"] == one.text and item["topic"] == one.topic
-    assert {i["pk"] for i in queries.by_window(t1, t2)} >= {envelope_key(e.envelope) for e in truth}
+    assert [op for op, _, _ in plan()] == ["Query", "BatchGetItem"]
+    window = {i["pk"] for i in queries.by_window(t1, t2) if i["kind"] == "event"}
+    assert window == {envelope_key(e.envelope) for e in truth}
+    assert {(op, index) for op, index, _ in plan()} == {("Query", "by_time")}  # one per time bucket: 16 an hour
+    assert sum(queries.by_source(t1, t2).values()) == len(window)
+    assert {(op, index) for op, index, _ in plan()} == {("Query", "by_time")}
+    key = envelope_key(truth[0].envelope)
+    assert queries.by_key(key)["pk"] == key
+    assert [op for op, _, _ in plan()] == ["GetItem"]
+
+
+async def test_writer_processes_store_every_event_once_and_survive_one_being_killed(aws, make_emulator, tmp_path):
+    """Given two writer processes, one SIGKILLed mid-stream, it is started again and what it held is put again:
+    every event stored, none twice (a put it had made comes back as a duplicate)."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30}, write_processes=2)
+    lanes = bridge.worker.writer._lanes
+    assert isinstance(lanes, ProcessLanes)
+    await stores_more(bridge, 40)
+    victim = lanes.pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    await eventually(lambda: len(lanes.pids()) == 2 and victim not in lanes.pids(), 15, "the process restarted")
+    await stores_more(bridge, 80)
+    result = await finish(bridge)
+    assert result.published > 100
+    keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table)]
+    assert len(keys) == len(set(keys))

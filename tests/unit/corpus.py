@@ -24,7 +24,7 @@ AWKWARD_BODIES: list[Any] = [
 
 
 def concrete(template: str, rng: random.Random) -> str:
-    return template.replace("{id}", f"{rng.getrandbits(64):016x}")
+    return template.replace("{id}", f"{rng.getrandbits(64):016x}").replace("{event}", "acd.start")
 
 
 def envelopes() -> list[tuple[str, dict[str, Any]]]:
