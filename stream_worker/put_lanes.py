@@ -93,14 +93,14 @@ class _Batcher:
     """Reports from lane threads, handed on in batches: ``flush`` is scheduled once per batch, not per report."""
 
     def __init__(self, schedule: Callable[[Callable[[], None]], object], deliver: Deliver) -> None:
-        self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self._reports: queue.SimpleQueue[list[Report]] = queue.SimpleQueue()
         self._schedule = schedule
         self._deliver = deliver
         self._lock = threading.Lock()
         self._scheduled = False
 
-    def add(self, report: Report) -> None:
-        self._reports.put(report)
+    def add(self, reports: list[Report]) -> None:
+        self._reports.put(reports)
         with self._lock:
             if self._scheduled:
                 return
@@ -108,7 +108,7 @@ class _Batcher:
         try:
             self._schedule(self.flush)
         except RuntimeError:  # the event loop is closed: the writer is gone, and with it whoever would count this
-            log.warning("a put was answered after the writer stopped", extra={"seq": report.seq})
+            log.warning("puts were answered after the writer stopped", extra={"answers": len(reports)})
 
     def flush(self) -> None:
         with self._lock:
@@ -116,7 +116,7 @@ class _Batcher:
         batch: list[Report] = []
         try:
             while True:
-                batch.append(self._reports.get_nowait())
+                batch.extend(self._reports.get_nowait())
         except queue.Empty:
             pass
         if batch:
@@ -147,15 +147,15 @@ class ThreadLanes:
         self._requests: queue.SimpleQueue[Sequence[Put] | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._report: Callable[[Report], None] = lambda report: None
+        self._report: Callable[[list[Report]], None] = lambda reports: None
 
     def start(self, deliver: Deliver) -> None:
         loop = asyncio.get_running_loop()
         batcher = _Batcher(loop.call_soon_threadsafe, deliver)
         self.start_reporting(batcher.add)
 
-    def start_reporting(self, report: Callable[[Report], None]) -> None:
-        """Start the threads; each report goes to ``report``, called on the lane thread."""
+    def start_reporting(self, report: Callable[[list[Report]], None]) -> None:
+        """Start the threads; reports go to ``report`` in lists (a run's answers), called on the lane thread."""
         self._report = report
         self._threads = [
             threading.Thread(target=self._work, name=f"put-lane-{i}", daemon=True) for i in range(self._threads_count)
@@ -180,15 +180,19 @@ class ThreadLanes:
             run = self._requests.get()
             if run is None:
                 return
+            answers: list[Report] = []
             for request in run:
-                outcome = self._put(request)
+                outcome = self._put(request, answers)
                 if outcome is None:
                     return  # stopping: the rest stays unwritten, and the writer counts it
                 if self._strip and isinstance(outcome, Duplicate):
                     outcome = Duplicate({})
-                self._report(PutDone(request.seq, outcome))
+                answers.append(PutDone(request.seq, outcome))
+            if answers:
+                self._report(answers)  # one hand-back per run
 
-    def _put(self, request: Put) -> WriteOutcome | None:
+    def _put(self, request: Put, answers: list[Report]) -> WriteOutcome | None:
+        """One put until answered; a failure hands back what the run has answered so far with it, at once."""
         delays: Backoff | None = None  # made at the first failure: a Backoff seeds its own random generator
         while not self._stopping.is_set():
             try:
@@ -196,7 +200,9 @@ class ThreadLanes:
             except Exception as exc:  # the store raises only what can succeed later; it is retried
                 delays = delays or self._backoff()
                 delay = delays.next_delay()
-                self._report(PutFailed(request.seq, type(exc).__name__, excerpt(str(exc), 200), round(delay, 3)))
+                answers.append(PutFailed(request.seq, type(exc).__name__, excerpt(str(exc), 200), round(delay, 3)))
+                self._report(answers[:])
+                answers.clear()
                 self._stopping.wait(delay)
         return None
 
@@ -209,21 +215,21 @@ def _lane_process(
 ) -> None:
     """A writer process: requests in batches from the pipe, answers in batches back."""
     lanes = ThreadLanes(store_factory(), threads, backoff, strip_duplicates=True)
-    answers: queue.SimpleQueue[Report | None] = queue.SimpleQueue()
+    answers: queue.SimpleQueue[list[Report] | None] = queue.SimpleQueue()
 
     def send() -> None:
         while True:
             first = answers.get()
             if first is None:
                 return
-            batch = [first]
+            batch = list(first)
             try:
                 while True:
                     more = answers.get_nowait()
                     if more is None:
                         conn.send(batch)
                         return
-                    batch.append(more)
+                    batch.extend(more)
             except queue.Empty:
                 pass
             conn.send(batch)
@@ -354,7 +360,11 @@ class ProcessLanes:
                 for report in batch:
                     if isinstance(report, PutDone):
                         lane.held.pop(report.seq, None)
-            loop.call_soon_threadsafe(self._deliver, batch)
+            try:
+                loop.call_soon_threadsafe(self._deliver, batch)
+            except RuntimeError:  # the event loop is closed: the writer is gone
+                log.warning("puts were answered after the writer stopped", extra={"answers": len(batch)})
+                return
         lane.process.join(STOP_WAIT)
         if self._stopping.is_set():
             return

@@ -24,6 +24,8 @@ CHILDREN: dict[str, str] = {
     "store_worker": "tests.bench.store:worker",
     "store_writer": "tests.bench.store:writer",
     "memory": "tests.bench.memory:steady_rss",
+    "loss": "tests.bench.loss:loss",
+    "vend": "tests.bench.vend:vend",
 }
 RESULTS = Path(".bench/results.json")
 TARGETS = {  # figure: (limit, "max" or "min"): what the README promises
@@ -180,7 +182,7 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"| raw puts/s against moto's server (for reference) | {r['moto_puts_per_s']:.0f} | | |")
     if "rss_mb_steady" in r:
         lines.append(
-            f"| RSS MB, {r['rss_minutes']:.0f} min at {r['rss_stored_per_s']:.0f} events/s, 3,000 topics: steady "
+            f"| RSS MB, {r['rss_minutes']:g} min at {r['rss_stored_per_s']:.0f} events/s, 3,000 topics: steady "
             f"(max), slope MB/min | {r['rss_mb_steady']:.1f} ({r['rss_mb_max']:.1f}), "
             f"{r['rss_slope_mb_per_min']:+.2f} | | {mark('rss_mb_steady')}; slope {mark('rss_slope_mb_per_min')} |"
         )
@@ -225,17 +227,14 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, json.loads(args.params))))
         return 0
-    from tests.bench.loss import loss
-    from tests.bench.vend import vend
-
     results: dict[str, Any] = {}
     results.update(pipeline(args.repeat, args.pipeline_events))
     results.update(store(max(1, args.repeat - 1), args.store_events, args.write_threads))
     results.update(moto_reference(500, args.write_threads))
     results.update(costs(args.replicas))
-    lost = loss(args.loss_seconds)
+    lost = harness.run_child("loss", seconds=args.loss_seconds)
     results.update({**lost, "loss_seconds": args.loss_seconds})
-    warm = vend(1000)
+    warm = harness.run_child("vend", requests=1000)
     results.update(
         {"vend_warm_per_s": warm["warm_requests_per_s"], "vend_uncached_per_s": warm["uncached_requests_per_s"]}
     )
