@@ -171,7 +171,11 @@ class PartnerPublisher:
                 "resources": [],
                 "detail": json.loads(entry["Detail"]),
             }
-            sqs.send_message(QueueUrl=self.config.target_queue_url, MessageBody=json.dumps(event))
+            try:
+                sqs.send_message(QueueUrl=self.config.target_queue_url, MessageBody=json.dumps(event))
+            except Exception as exc:  # the target is gone (the test or demo is ending): no second delivery
+                log.warning("duplicate delivery failed", extra={"error": type(exc).__name__})
+                continue
             with self._lock:
                 self.delivered.append({"seq": seq, "id": result["EventId"]})
 

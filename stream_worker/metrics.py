@@ -24,7 +24,7 @@ COUNTERS = (
     "RejectedTopics",
 )
 BY_SOURCE = ("EventsStored", "DuplicatesAbsorbed")
-LAG_SAMPLES = 100  # Powertools keeps at most 100 values of one metric per blob
+LAG_SAMPLES = 99  # Powertools flushes by itself at 100 values of one metric, which would split the blob
 
 
 @dataclass

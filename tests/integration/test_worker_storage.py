@@ -137,7 +137,8 @@ async def test_the_required_queries_answer_without_a_scan(aws, make_emulator, tm
     assert sum(queries.by_source(t1, t2).values()) == len(window)
     assert {(op, index) for op, index, _ in plan()} == {("Query", "by_time")}
     key = envelope_key(truth[0].envelope)
-    assert queries.by_key(key)["pk"] == key
+    found = queries.by_key(key)
+    assert found is not None and found["pk"] == key
     assert [op for op, _, _ in plan()] == ["GetItem"]
 
 
