@@ -85,7 +85,7 @@ class EventWriter:
 
     async def submit(self, event: Received) -> None:
         self._metrics.count("EventsReceived")
-        if self._seen(event.key):
+        if self._recent.seen(event.key):
             self._metrics.count("DuplicatesAbsorbed")
             return
         item, overflow = event_item(event, ttl_days=self._ttl_days)
@@ -110,7 +110,7 @@ class EventWriter:
         self._metrics.count("Quarantined")
         key = item["pk"]["S"]
         seq = next(self._seq)
-        return None if self._seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
+        return None if self._recent.seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
 
     async def _enqueue(self, job: Job) -> None:
         self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here
@@ -126,11 +126,8 @@ class EventWriter:
                 self._idle.set()
             raise
 
-    def _seen(self, key: str) -> bool:
-        return self._recent.seen(key)
-
     async def _dispatch(self) -> None:
-        """Queue -> lanes, as many at once as there are free lane threads: one hand-over per batch."""
+        """Queue -> lanes, as many at once as the lanes can take: one hand-over per batch."""
         while True:
             while self._free == 0:
                 self._slot_freed.clear()
