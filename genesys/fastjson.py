@@ -48,14 +48,10 @@ def parse(text: str | bytes) -> tuple[Any, bool]:
     return json.loads(text), False
 
 
-def loads(text: str | bytes) -> Any:
-    return parse(text)[0]
-
-
 def canonical(value: Any, *, checked: bool = False) -> bytes:
     """Sorted keys, no spaces, UTF-8 (lone surrogates passed through): the bytes an event key hashes.
 
-    ``checked``: the caller knows ``plain(value)`` (``loads`` returned it), so it is not walked again."""
+    ``checked``: the caller knows ``plain(value)`` (``parse`` said so), so it is not walked again."""
     if checked or plain(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

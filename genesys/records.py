@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
@@ -28,7 +27,7 @@ def to_item(values: dict[str, Any]) -> Item:
     """Plain Python values (str, int, bytes, bool) in DynamoDB's attribute-value form, as TypeSerializer writes them.
 
     Strings and integers, nearly every attribute of every item, are written directly: TypeSerializer's type probing
-    is a fifth of the worker's CPU per event. tests/unit/test_records.py holds the two equal on a corpus.
+    is a fifth of the worker's CPU per event. tests/unit/test_event_corpus.py holds the two equal on a corpus.
     """
     item: Item = {}
     for name, value in values.items():
@@ -89,7 +88,7 @@ def hour_buckets(t1: float, t2: float) -> list[str]:
     """Every time_bucket partition that can hold items received in [t1, t2]."""
     start = int(t1 // 3600) * 3600
     hours = range(start, int(t2) + 1, 3600)
-    return [f"{datetime.fromtimestamp(h, UTC).strftime('%Y-%m-%dT%H')}#{n}" for h in hours for n in range(TIME_SPREAD)]
+    return [f"{utc_hour(h)}#{n}" for h in hours for n in range(TIME_SPREAD)]
 
 
 def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, bytes | None]:

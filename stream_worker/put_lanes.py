@@ -78,6 +78,13 @@ class PutFailed:
 
 
 Report = PutDone | PutFailed
+
+
+def _crossing(put: Put) -> PutRequest:
+    """What of a put goes to a writer process: never the writer's job with its event."""
+    return put if isinstance(put, PutRequest) else PutRequest(put.seq, put.key, put.item, put.overflow)
+
+
 Deliver = Callable[[list[Report]], None]
 
 
@@ -294,11 +301,11 @@ class ProcessLanes:
         with self._lock:
             live = [lane for lane in self._lanes if lane is not None]
             if not live:  # every process is being started again: the first to start takes these
-                self._parked.extend(PutRequest(p.seq, p.key, p.item, p.overflow) for p in requests)
+                self._parked.extend(_crossing(p) for p in requests)
                 return
             shares: dict[int, list[PutRequest]] = {}
             for put in requests:  # to the least loaded process
-                request = put if isinstance(put, PutRequest) else PutRequest(put.seq, put.key, put.item, put.overflow)
+                request = _crossing(put)
                 lane = min(live, key=lambda candidate: len(candidate.held))
                 lane.held[request.seq] = request
                 shares.setdefault(id(lane), []).append(request)

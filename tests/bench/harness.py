@@ -41,12 +41,6 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def children_cpu_seconds() -> float:
-    """CPU of this process's children that have exited (writer processes)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def process_cpu_seconds(pid: int) -> float:
     """CPU of a live process (utime + stime from /proc), for writer processes still running."""
     with open(f"/proc/{pid}/stat") as stat:
