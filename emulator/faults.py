@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from emulator.state import GenesysState, InjectedFailures, Token, frame
-from genesys.frames import NO_LONGER_SUBSCRIBED_PREFIX, TOKEN_REVOKED_PREFIX
+from genesys.streaming import NO_LONGER_SUBSCRIBED_PREFIX, TOKEN_REVOKED_PREFIX
 from genesys.validation import describe
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from emulator.config import EmulatorConfig
 from emulator.eventbridge import PartnerPublisher
 from emulator.events import EventFactory
-from genesys.frames import HEARTBEAT_MESSAGE, METADATA_TOPIC, SOCKET_CLOSING_TOPIC
+from genesys.streaming import HEARTBEAT_MESSAGE, METADATA_TOPIC, SOCKET_CLOSING_TOPIC
 from genesys.timefmt import iso_ms as iso
 from genesys.topics import expand_combined, is_known_topic
 

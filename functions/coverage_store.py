@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from evidence.coverage import Session, session_key_range
 from functions.secrets_store import RETRIES
-from genesys.coverage import Session, session_key_range
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

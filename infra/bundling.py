@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = (ROOT / ".python-version").read_text().strip()
 # boto3 is bundled, not taken from the runtime, so it never skews against the botocore it was tested with
 LAMBDA_REQUIREMENTS = ("aws-lambda-powertools", "aws-xray-sdk", "boto3", "botocore", "httpx", "orjson", "pydantic")
-LAMBDA_PACKAGES = ("functions", "genesys")
+LAMBDA_PACKAGES = ("functions", "genesys", "evidence")
 PLATFORM = "manylinux2014_aarch64"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 

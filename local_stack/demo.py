@@ -23,8 +23,8 @@ from emulator.config import EmulatorConfig
 from emulator.eventbridge import EventBridgeConfig
 from emulator.faults import chaos_menu, needs_channel
 from emulator.server import EmulatorServer
+from evidence.keys import envelope_key
 from functions.mint_token.policy import RefreshPolicy
-from genesys.frames import envelope_key
 from local_stack.aws import local_aws
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.fleet import LocalFleet

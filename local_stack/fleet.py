@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from emulator.server import EmulatorServer
+from evidence.coverage import FleetCoverage
+from evidence.keys import envelope_key
 from functions.mint_token.policy import RefreshPolicy
-from genesys.coverage import FleetCoverage
-from genesys.frames import envelope_key
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames, create_resources, org_config, worker_env
 from local_stack.waiting import eventually_sync

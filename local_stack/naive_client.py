@@ -9,7 +9,8 @@ from collections.abc import Callable
 import httpx
 import websockets
 
-from genesys.frames import FrameKind, classify, envelope_key
+from evidence.frames import FrameKind, classify
+from evidence.keys import envelope_key
 from genesys.notifications import NotificationsApi
 from genesys.token_secret import TokenSecret
 

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 
 from emulator.config import DEFAULT_CLIENT
+from evidence.schema import COVERAGE, EVENTS, create_table_kwargs
 from functions.orgs import OrgConfig
 from genesys.observability import quiet_sdk_loggers
-from genesys.schema import COVERAGE, EVENTS, create_table_kwargs
 from genesys.token_secret import credentials_secret_name, token_secret_name
 from stream_worker.settings import worker_environment
 

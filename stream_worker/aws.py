@@ -1,4 +1,4 @@
-"""Adapters over DynamoDB, S3 and Secrets Manager for the worker (the conditional put is genesys.event_store)."""
+"""Adapters over DynamoDB, S3 and Secrets Manager for the worker (the conditional put is evidence.store)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from genesys.records import Item
+from evidence.records import Item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -3,7 +3,7 @@
 Each socket session is one item ``{shard, session, start_ms, end_ms, open, worker, ...}``; ``end_ms`` is the last
 moment the session was known alive and everything it delivered before was stored (refreshed every
 ``ledger_interval``; a socket that died without a close frame ends at its last frame). Coverage of a shard is the
-union of its sessions' intervals, across every task (genesys.coverage).
+union of its sessions' intervals, across every task (evidence.coverage).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from genesys.coverage import FleetCoverage, Session, fleet_coverage, session_key_range, session_sort_key
+from evidence.coverage import FleetCoverage, Session, fleet_coverage, session_key_range, session_sort_key
 from stream_worker.aws import CoverageTable
 
 log = logging.getLogger(__name__)

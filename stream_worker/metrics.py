@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
+from evidence.records import WEBSOCKET
 from genesys.observability import metrics_namespace
-from genesys.records import WEBSOCKET
 
 COUNTERS = (
     "EventsReceived",

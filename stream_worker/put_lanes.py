@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from evidence.frames import excerpt
+from evidence.records import Item
+from evidence.store import Duplicate, WriteOutcome
 from genesys.backoff import Backoff
-from genesys.event_store import Duplicate, WriteOutcome
-from genesys.frames import excerpt
-from genesys.records import Item
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0  # seconds before a dead writer process is started again

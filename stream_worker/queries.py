@@ -8,7 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from genesys.records import entity_of, hour_buckets
+from evidence.records import entity_of, hour_buckets
 
 _deserializer = TypeDeserializer()
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from genesys.event_store import EventStore
-from genesys.records import read_envelope
+from evidence.records import read_envelope
+from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
 from stream_worker.aws import AWS_ERRORS, CoverageTable, dynamodb_client, s3_client
 from stream_worker.ledger import query_coverage

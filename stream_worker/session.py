@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from genesys.frames import PING_FRAME, FrameKind, classify
+from evidence.frames import FrameKind, classify
+from evidence.records import Received
 from genesys.models import Channel, ChannelTopic
 from genesys.notifications import NotificationsApi
-from genesys.records import Received
+from genesys.streaming import PING_FRAME
 from genesys.token_secret import TokenSecret
 from stream_worker.connection import Connect
 from stream_worker.sharding import Shard

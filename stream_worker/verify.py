@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from genesys.frames import envelope_key
+from evidence.keys import envelope_key
 
 
 @dataclass(frozen=True)

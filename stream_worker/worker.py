@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from evidence.store import EventStore
 from genesys.backoff import Backoff
-from genesys.event_store import EventStore
 from genesys.http import HttpClient
 from genesys.notifications import NotificationsApi
 from genesys.observability import quiet_sdk_loggers

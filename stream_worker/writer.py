@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from genesys.event_store import Duplicate, Rejected, Stored, WriteOutcome
-from genesys.frames import excerpt
-from genesys.records import Item, Received, event_item, quarantine_item
+from evidence.frames import excerpt
+from evidence.records import Item, Received, event_item, quarantine_item
+from evidence.store import Duplicate, Rejected, Stored, WriteOutcome
 from stream_worker.dedupe import DedupeWindow
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.put_lanes import Lanes, PutFailed, Report

@@ -18,7 +18,7 @@ import websockets
 
 from emulator import EmulatorConfig, EmulatorServer
 from emulator.config import DEFAULT_CLIENT
-from genesys.frames import Frame, FrameKind, classify
+from evidence.frames import Frame, FrameKind, classify
 from local_stack.aws import aws_environment, moto_server, reset
 
 CLIENT_ID, CLIENT_SECRET = DEFAULT_CLIENT

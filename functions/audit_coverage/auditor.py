@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from genesys.coverage import Session, fleet_coverage
+from evidence.coverage import Session, fleet_coverage
 
 SessionsOf = Callable[[str, float, float], Iterable[Session]]
 

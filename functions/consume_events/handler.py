@@ -18,11 +18,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
+from evidence.frames import excerpt
+from evidence.records import EVENTBRIDGE, event_item, quarantine_item
+from evidence.store import Duplicate, EventStore, Rejected, Stored
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.consume_events.partner_events import MalformedPartnerEvent, notification
-from genesys.event_store import Duplicate, EventStore, Rejected, Stored
-from genesys.frames import excerpt
-from genesys.records import EVENTBRIDGE, event_item, quarantine_item
 
 obs = observability("eventbridge-consumer")
 logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics

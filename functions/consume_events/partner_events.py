@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from genesys.frames import FrameKind, classify
-from genesys.records import EVENTBRIDGE, Received
+from evidence.frames import FrameKind, classify
+from evidence.records import EVENTBRIDGE, Received
 from genesys.validation import describe
 
 SOURCE_PATTERN = re.compile(r"^aws\.partner/genesys\.com/cloud/[0-9a-fA-F-]{1,64}/[A-Za-z0-9._-]{1,64}$")

@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from genesys.schema import COVERAGE, EVENTS, TableLayout
+from evidence.schema import COVERAGE, EVENTS, TableLayout
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 

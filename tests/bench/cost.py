@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from emulator.events import EventFactory
-from genesys.records import Item, Received, event_item
-from genesys.schema import EVENTS, Index
+from evidence.records import Item, Received, event_item
+from evidence.schema import EVENTS, Index
 
 BEFORE = (Index("by_topic", "topic", "received_ms"), *EVENTS.indexes)  # each projecting ALL
 

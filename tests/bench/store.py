@@ -12,8 +12,8 @@ from typing import Any
 
 import boto3
 
-from genesys.event_store import EventStore
-from genesys.records import Received, event_item
+from evidence.records import Received, event_item
+from evidence.store import EventStore
 from stream_worker.aws import AWS_CONFIG
 from stream_worker.put_lanes import ProcessLanes
 from tests.bench.harness import (
@@ -44,7 +44,7 @@ def raw(puts: int, threads: int, url: str, create_table: bool = False) -> dict[s
     """The baseline: boto3 conditional puts of the worker's own items, with the worker's request, ``threads`` at once."""
     client = boto3.client("dynamodb", endpoint_url=url, config=AWS_CONFIG)
     if create_table:  # moto: the table must exist
-        from genesys.schema import EVENTS, create_table_kwargs
+        from evidence.schema import EVENTS, create_table_kwargs
 
         client.create_table(**create_table_kwargs("events", EVENTS))  # type: ignore[arg-type]
     items = [event_item(e)[0] for e in envelopes(puts)]

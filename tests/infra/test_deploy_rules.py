@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.bundling import LAMBDA_REQUIREMENTS, PYTHON_VERSION, fingerprint
+from infra.bundling import LAMBDA_PACKAGES, LAMBDA_REQUIREMENTS, PYTHON_VERSION, fingerprint
 from infra.config import ConfigError, deployment_for, load_config
 from tests.infra.conftest import BRIDGE, CONTEXT, ROOT
 
@@ -224,7 +224,7 @@ def test_example_values_are_refused_unless_asked_for():
 
 def copy_tree(tmp_path: Path) -> Path:
     root = tmp_path / "src"
-    for package in ("functions", "genesys"):
+    for package in LAMBDA_PACKAGES:
         shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "constraints.txt", root / "constraints.txt")
     return root
@@ -240,7 +240,7 @@ def test_the_lambda_fingerprint_follows_pins_requirements_runtime_and_code(tmp_p
     assert pinned != base
     assert fingerprint(root, requirements=(*LAMBDA_REQUIREMENTS, "orjson")) != pinned
     assert fingerprint(root, python_version="3.12") != pinned
-    (root / "genesys" / "frames.py").write_text((root / "genesys" / "frames.py").read_text() + "\n# changed\n")
+    (root / "evidence" / "frames.py").write_text((root / "evidence" / "frames.py").read_text() + "\n# changed\n")
     assert fingerprint(root) != pinned
     (root / "genesys" / "__pycache__").mkdir(exist_ok=True)
     before = fingerprint(root)
@@ -270,6 +270,33 @@ def test_one_python_version_for_lambda_the_container_and_the_tests(template):
     assert f"{sys.version_info.major}.{sys.version_info.minor}" == major_minor
 
 
+PROJECT_PACKAGES = ("genesys", "evidence", "functions", "stream_worker")
+WORKER_PACKAGES = ("genesys", "evidence", "stream_worker")
+
+
+def _project_imports(packages: tuple[str, ...]) -> set[str]:
+    from tests.unit.test_architecture import imports
+
+    return {
+        name.split(".")[0]
+        for package in packages
+        for path in (ROOT / package).rglob("*.py")
+        for name in imports(path)
+        if name.split(".")[0] in PROJECT_PACKAGES
+    }
+
+
+def test_the_image_and_the_lambda_bundle_carry_every_project_package_their_code_imports():
+    """Given the runtime packages' imports of each other, the Dockerfile copies (and .dockerignore lets through)
+    every package the worker imports, and the Lambda bundle every package the functions import: a missing one
+    fails at the first import in AWS, never locally."""
+    dockerfile = (ROOT / "stream_worker" / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+)/ \./\1/$", dockerfile, re.M))
+    admitted = set(re.findall(r"^!(\w+)/$", (ROOT / ".dockerignore").read_text(), re.M))
+    assert _project_imports(WORKER_PACKAGES) <= copied & admitted
+    assert _project_imports(("functions",)) <= set(LAMBDA_PACKAGES)
+
+
 def _runtime_distributions(packages: tuple[str, ...]) -> set[str]:
     """Distributions the packages import at run time (not under TYPE_CHECKING), by their installed names."""
     import ast
@@ -294,7 +321,7 @@ def _runtime_distributions(packages: tuple[str, ...]) -> set[str]:
                     top = name.split(".")[0]
                     if (node.__class__ is ast.ImportFrom and node.level) or top in sys.stdlib_module_names:
                         continue
-                    if top in packages or top in ("genesys", "functions", "stream_worker", ""):
+                    if top in packages or top in (*PROJECT_PACKAGES, ""):
                         continue
                     found.update(d.lower().replace("_", "-") for d in owners.get(top, [top]))
     return found
@@ -309,5 +336,5 @@ def test_the_image_and_the_lambda_bundle_install_every_package_their_code_import
     )
     assert image_line
     image = normalise(image_line.group(1).split())
-    assert _runtime_distributions(("genesys", "stream_worker")) <= image
-    assert _runtime_distributions(("genesys", "functions")) <= normalise(LAMBDA_REQUIREMENTS)
+    assert _runtime_distributions(WORKER_PACKAGES) <= image
+    assert _runtime_distributions(LAMBDA_PACKAGES) <= normalise(LAMBDA_REQUIREMENTS)

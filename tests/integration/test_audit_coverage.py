@@ -8,9 +8,9 @@ import time
 import boto3
 import pytest
 
+from evidence.coverage import session_sort_key
+from evidence.schema import COVERAGE, create_table_kwargs
 from functions.audit_coverage import handler as audit_handler
-from genesys.coverage import session_sort_key
-from genesys.schema import COVERAGE, create_table_kwargs
 from tests.conftest import FakeLambdaContext, emf_metrics
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from genesys.frames import FrameKind, classify
+from evidence.frames import FrameKind, classify
 from tests.conftest import CLIENT_ID, bearer, frames_until_closed, mint, next_frame, open_channel
 
 TOPIC = "v2.users.u1.presence"

@@ -53,7 +53,7 @@ async def both_paths(make_emulator, aws, tmp_path, **switches: Any):
 
 async def settle(bridge, within: float = 40.0) -> None:
     """Until every event published so far that EventBridge delivered is in the table (events keep flowing)."""
-    from genesys.frames import envelope_key
+    from evidence.keys import envelope_key
 
     ready = bridge.worker.coverage_started_at or 0.0  # the rule existed before the worker started
     published = [e for e in bridge.emulator.events() if e.published_at >= ready]
@@ -210,7 +210,7 @@ async def test_an_eventbridge_outage_redelivered_later_loses_nothing_and_stores_
     result = bridge.verification()
     assert result.ok, result
     assert result.duplicates == 0
-    from genesys.frames import envelope_key
+    from evidence.keys import envelope_key
 
     truth_keys = {envelope_key(e.envelope) for e in bridge.emulator.events()}
     keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "event"]

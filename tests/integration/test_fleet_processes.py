@@ -87,7 +87,7 @@ def test_the_ledger_of_a_task_killed_in_a_burst_never_claims_an_unstored_event(f
     end = time.time()
     truth = [e for e in fleet.emulator.events() if e.topic in set(TOPICS) and start <= e.published_at <= end]
     stored = set(fleet.stored_keys(start))
-    from genesys.frames import envelope_key
+    from evidence.keys import envelope_key
 
     unstored = [e for e in truth if envelope_key(e.envelope) not in stored]
     gaps = fleet.coverage((start - 5, end + 5)).gaps

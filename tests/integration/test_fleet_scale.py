@@ -11,9 +11,9 @@ from collections import Counter
 import boto3
 import pytest
 
+from evidence.schema import COVERAGE, EVENTS, create_table_kwargs
 from functions.orgs import OrgConfig
 from genesys.http import new_http_client
-from genesys.schema import COVERAGE, EVENTS, create_table_kwargs
 from infra.config import load_config
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames

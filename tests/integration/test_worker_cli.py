@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from genesys.frames import envelope_key
+from evidence.keys import envelope_key
 from stream_worker import query_cli
 from tests.support.bridge import TOPICS, finish, running_bridge, stores_more
 

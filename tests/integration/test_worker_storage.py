@@ -11,9 +11,9 @@ import time
 import boto3
 import pytest
 
-from genesys.event_store import EventStore
-from genesys.frames import envelope_key
-from genesys.records import read_envelope
+from evidence.keys import envelope_key
+from evidence.records import read_envelope
+from evidence.store import EventStore
 from local_stack.waiting import eventually
 from stream_worker.put_lanes import ProcessLanes
 from stream_worker.queries import EventQueries

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from genesys.event_store import Rejected, Stored, WriteOutcome
-from genesys.frames import HEARTBEAT_MESSAGE, METADATA_TOPIC
+from evidence.store import Rejected, Stored, WriteOutcome
 from genesys.models import Channel, ChannelTopic
 from genesys.org_config import OrgTopics
+from genesys.streaming import HEARTBEAT_MESSAGE, METADATA_TOPIC
 from genesys.token_secret import TokenSecret
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard

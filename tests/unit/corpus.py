@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 from emulator.events import EventFactory
-from genesys.records import Received, event_item
+from evidence.records import Received, event_item
 from genesys.topics import TOPIC_TEMPLATES
 
 AWKWARD_BODIES: list[Any] = [

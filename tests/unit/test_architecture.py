@@ -1,5 +1,9 @@
 """The layout's rules, read from the imports: runtime never imports infra, the emulator imports nothing of the
-product, and only adapters touch boto3, httpx and websockets (ARCHITECTURE.md, "Layout")."""
+product, and only adapters touch boto3, httpx and websockets (ARCHITECTURE.md, "Layout").
+
+``genesys`` is the Genesys Cloud client alone and imports nothing else of the project; ``evidence`` (what the bridge
+keeps: frames read into events, keys, items, table layouts, the conditional put, coverage) builds on it. The worker
+and the functions build on both, and never on each other."""
 
 from __future__ import annotations
 
@@ -9,16 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("genesys", "emulator", "local_stack", "stream_worker", "functions", "infra")
-RUNTIME = ("genesys", "functions", "stream_worker")
+PACKAGES = ("genesys", "evidence", "emulator", "local_stack", "stream_worker", "functions", "infra")
+RUNTIME = ("genesys", "evidence", "functions", "stream_worker")
 # who may import whom, among the project's own packages
 ALLOWED: dict[str, set[str]] = {
     "genesys": {"genesys"},
+    "evidence": {"evidence", "genesys"},
     "emulator": {"emulator", "genesys"},
-    "functions": {"functions", "genesys"},
-    "stream_worker": {"stream_worker", "genesys"},
-    "infra": {"infra", "genesys", "functions", "stream_worker"},
-    "local_stack": {"local_stack", "genesys", "emulator", "functions", "stream_worker"},
+    "functions": {"functions", "evidence", "genesys"},
+    "stream_worker": {"stream_worker", "evidence", "genesys"},
+    "infra": {"infra", "evidence", "genesys", "functions", "stream_worker"},
+    "local_stack": {"local_stack", "evidence", "genesys", "emulator", "functions", "stream_worker"},
 }
 # the adapters: the only runtime modules that may import these libraries
 ADAPTERS: dict[str, set[str]] = {
@@ -26,9 +31,9 @@ ADAPTERS: dict[str, set[str]] = {
         "stream_worker/aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
-        "genesys/event_store.py",
+        "evidence/store.py",
     },
-    "botocore": {"stream_worker/aws.py", "functions/secrets_store.py", "genesys/event_store.py"},
+    "botocore": {"stream_worker/aws.py", "functions/secrets_store.py", "evidence/store.py"},
     "httpx": {"genesys/http.py", "genesys/oauth.py", "genesys/notifications.py", "stream_worker/verify.py"},
     "websockets": {"stream_worker/connection.py", "stream_worker/session.py"},
 }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from evidence.coverage import Session
 from functions.audit_coverage.auditor import audit, closed_window
-from genesys.coverage import Session
 
 
 def test_the_window_audited_is_the_last_whole_one_that_has_settled():

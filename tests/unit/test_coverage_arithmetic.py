@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesys.coverage import merge, uncovered
+from evidence.coverage import merge, uncovered
 
 
 def test_uncovered_lists_the_gaps_between_sessions():
@@ -30,7 +30,7 @@ def test_covered_plus_uncovered_is_the_whole_window(sessions, t1, span):
 
 def test_fleet_coverage_is_the_union_of_every_tasks_sessions():
     """Given task A down 10-20 while B covers 5-25, the fleet has no gap; each task's own gaps are still known."""
-    from genesys.coverage import Session, fleet_coverage
+    from evidence.coverage import Session, fleet_coverage
 
     sessions = [Session("a", 0, 10), Session("a", 20, 30), Session("b", 5, 25)]
     fleet = fleet_coverage(sessions, 0, 30)

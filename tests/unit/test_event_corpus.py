@@ -7,7 +7,7 @@ from pathlib import Path
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from genesys.records import Received, event_item
+from evidence.records import Received, event_item
 from tests.unit.corpus import envelopes, records
 
 RECORD = Path(__file__).parent / "data" / "event_corpus.json"

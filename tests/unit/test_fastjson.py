@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genesys.fastjson import canonical, parse
+from evidence.fastjson import canonical, parse
 
 
 def stdlib_canonical(value: Any) -> bytes:

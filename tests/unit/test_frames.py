@@ -3,8 +3,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesys.fastjson import canonical
-from genesys.frames import FrameKind, classify, envelope_key, event_key, excerpt
+from evidence.fastjson import canonical
+from evidence.frames import FrameKind, classify, excerpt
+from evidence.keys import envelope_key, event_key
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
 json_values = st.recursive(

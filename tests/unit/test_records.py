@@ -6,8 +6,8 @@ import gzip
 import json
 import random
 
-from genesys.records import ITEM_LIMIT, Received, event_item, hour_buckets, quarantine_item, time_bucket
-from genesys.schema import TIME_SPREAD
+from evidence.records import ITEM_LIMIT, Received, event_item, hour_buckets, quarantine_item, time_bucket
+from evidence.schema import TIME_SPREAD
 
 
 def _received(body: dict, topic: str = "v2.users.u1.presence") -> Received:

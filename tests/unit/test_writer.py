@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from evidence.records import Received
+from evidence.store import Rejected
 from genesys.backoff import Backoff
-from genesys.event_store import Rejected
-from genesys.records import Received
 from local_stack.waiting import eventually
 from stream_worker.dedupe import DedupeWindow
 from stream_worker.metrics import WorkerMetrics

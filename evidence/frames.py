@@ -1,21 +1,21 @@
-"""Websocket frame classification and the event key that makes storage idempotent."""
+"""What arrived on a socket, classified: an event (with its key), a control message, or a malformed frame to keep."""
 
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from genesys.fastjson import canonical, parse
+from evidence.fastjson import parse
+from evidence.keys import event_key
+from genesys.streaming import (
+    HEARTBEAT_MESSAGE,
+    METADATA_TOPIC,
+    NO_LONGER_SUBSCRIBED_PREFIX,
+    SOCKET_CLOSING_TOPIC,
+    TOKEN_REVOKED_PREFIX,
+)
 
-HEARTBEAT_MESSAGE = "WebSocket Heartbeat"
-METADATA_TOPIC = "channel.metadata"
-SOCKET_CLOSING_TOPIC = "v2.system.socket_closing"
-NO_LONGER_SUBSCRIBED_PREFIX = "v2.system.no_longer_subscribed"
-TOKEN_REVOKED_PREFIX = "v2.system.token_revoked"
-PING_FRAME = json.dumps({"message": "ping"})
 MALFORMED_EXCERPT = 256
 
 
@@ -47,24 +47,6 @@ class Frame:
     def confirms_liveness(self) -> bool:
         """Any well-formed frame proves the socket is alive; heartbeats and pongs are the usual ones."""
         return self.kind is not FrameKind.MALFORMED
-
-
-KEY_VERSION = 2  # 1 hashed the CorrelationId too; EventBridge does not carry the websocket's (see README)
-
-
-def event_key(topic: str, body: Any, *, checked: bool = False) -> str:
-    """SHA-256 of the concrete topic name and the canonical body (sorted keys, no spaces).
-
-    The same notification has the same key on every socket and on the EventBridge path. The CorrelationId is left
-    out: on EventBridge it is one value per conversation, not per event, and whether it equals the websocket's is
-    undocumented. Two notifications with the same topic and the same body (entity state with its timestamps and
-    ids) are the same notification.
-    """
-    return hashlib.sha256(canonical([topic, body], checked=checked)).hexdigest()
-
-
-def envelope_key(envelope: dict[str, Any]) -> str:
-    return event_key(str(envelope["topicName"]), envelope.get("eventBody"))
 
 
 def classify(raw: str | bytes) -> Frame:

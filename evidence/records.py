@@ -9,8 +9,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from genesys.frames import KEY_VERSION, envelope_key
-from genesys.schema import TIME_SPREAD
+from evidence.keys import KEY_VERSION, envelope_key
+from evidence.schema import TIME_SPREAD
 from genesys.timefmt import iso_ms, utc_hour
 from genesys.topics import entity_ids
 

@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
-from genesys.records import Item, payload_object_key
+from evidence.records import Item, payload_object_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
