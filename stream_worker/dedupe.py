@@ -41,7 +41,7 @@ class DedupeWindow:
         """True when ``key`` was offered within the window; otherwise remembers it and returns False."""
         if not self._enabled:
             return False
-        compact: int | str = int(key[:32], 16) if len(key) == 64 else key  # quarantine keys: rare, kept whole
+        compact = _compact(key)
         if compact in self._current or compact in self._previous:
             return True
         now = self._clock()
@@ -52,3 +52,13 @@ class DedupeWindow:
             self._previous, self._current, self._since = self._current, set(), now
         self._current.add(compact)
         return False
+
+    def forget(self, key: str) -> None:
+        """The job that held ``key`` was dropped before it was written: a later copy must be written, not absorbed."""
+        compact = _compact(key)
+        self._current.discard(compact)
+        self._previous.discard(compact)
+
+
+def _compact(key: str) -> int | str:
+    return int(key[:32], 16) if len(key) == 64 else key  # quarantine keys: rare, kept whole

@@ -89,7 +89,7 @@ class EventWriter:
             self._metrics.count("DuplicatesAbsorbed")
             return
         item, overflow = event_item(event, ttl_days=self._ttl_days)
-        await self._enqueue(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
+        await self._enqueue_keyed(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
 
     async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
         log.warning(
@@ -98,7 +98,7 @@ class EventWriter:
         )
         record = self._quarantine_record(raw, reason, channel_id, shard, org, at)
         if record is not None:
-            await self._enqueue(record)
+            await self._enqueue_keyed(record)
 
     def _quarantine_record(
         self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float, *, slotless: bool = False
@@ -111,6 +111,16 @@ class EventWriter:
         key = item["pk"]["S"]
         seq = next(self._seq)
         return None if self._recent.seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
+
+    async def _enqueue_keyed(self, job: Job) -> None:
+        """A job whose key entered the dedupe window with it: dropped unwritten (its reader cancelled while the
+        queue was full), the key leaves with it, so the next copy (the other socket's, the other task's) is
+        written rather than absorbed as a duplicate of nothing."""
+        try:
+            await self._enqueue(job)
+        except BaseException:
+            self._recent.forget(job.key)
+            raise
 
     async def _enqueue(self, job: Job) -> None:
         self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here

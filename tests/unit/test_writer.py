@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -124,4 +125,42 @@ async def test_durable_until_is_the_receive_time_of_the_oldest_event_in_memory()
     events_writer.start()
     assert await events_writer.drain(2)
     assert events_writer.durable_until(now=5e9) == 5e9
+    await events_writer.stop()
+
+
+class HeldStore(ScriptedStore):
+    """A store that answers nothing until ``release`` is set (a thread event: puts run on lane threads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def put_new(self, key, item, overflow):
+        self.release.wait(10)
+        return super().put_new(key, item, overflow)
+
+
+async def test_a_copy_of_an_event_dropped_while_blocked_is_stored_not_absorbed():
+    """Given lanes that do not answer and a queue of one: the lanes and the queue fill, C blocks, and its reader is
+    cancelled. When C's copy comes from another channel, it is written: C's key left the window with its job."""
+    store = HeldStore()
+    events_writer, metrics = writer(store, queue_max=1, concurrency=1)
+    events_writer.start()
+    c = event(42)
+    before = [event(50 + n) for n in range(events_writer._lanes.capacity + 1)]  # what the lane and the queue take
+    for e in before:
+        await events_writer.submit(e)
+    await eventually(lambda: events_writer.queue.full(), 1, "the lanes and the queue are full")
+    blocked = asyncio.create_task(events_writer.submit(c))
+    await eventually(lambda: metrics.totals["EventsReceived"] == len(before) + 1, 1, "C is offered")
+    assert not blocked.done()
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+
+    copy = Received.of(c.raw, c.envelope, "ch-2", c.shard, c.org, c.received_at + 0.5)
+    store.release.set()
+    await events_writer.submit(copy)
+    assert await events_writer.drain(5)
+    assert c.key in {key for key, _ in store.written}
+    assert metrics.totals["DuplicatesAbsorbed"] == 0
     await events_writer.stop()
