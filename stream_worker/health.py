@@ -1,7 +1,8 @@
 """The health state, written by the worker and read by the container health check, in one place.
 
-Healthy means the process and its event loop are alive: the loop rewrites the state every second, so a stale file
-is a stuck loop or a dead process. Sockets and DynamoDB writes are reported in the state for people to read, but
+Healthy means the process, its event loop and its writer are alive: the loop rewrites the state every second, so a
+stale file is a stuck loop or a dead process, and a writer that stopped dispatching never comes back (the process
+exits non-zero too, so ECS replaces it). Sockets and DynamoDB writes are reported in the state for people to read, but
 they never make the task unhealthy: a restart cures neither a Genesys outage nor a DynamoDB one, and killing the
 task would drop the events it holds. They have their own metrics and alarms.
 
@@ -27,6 +28,7 @@ class HealthState:
     live: dict[str, int] = field(default_factory=dict)  # live sockets per shard, for people
     writes_failing_for: float = 0.0  # seconds, for people
     waiting_for_token: list[str] = field(default_factory=list)  # orgs whose token secret holds no usable token
+    writer_stopped: bool = False  # the writer's dispatcher ended: nothing is stored any more
 
     def write(self, path: str) -> None:
         tmp = f"{path}.tmp"
@@ -43,6 +45,7 @@ class HealthState:
             live={str(k): int(v) for k, v in dict(data.get("live", {})).items()},
             writes_failing_for=float(data.get("writes_failing_for", 0.0)),
             waiting_for_token=[str(o) for o in data.get("waiting_for_token", [])],
+            writer_stopped=bool(data.get("writer_stopped", False)),
         )
 
 
@@ -54,6 +57,8 @@ def check(path: str, max_age: float = DEFAULT_MAX_AGE, now: float | None = None)
     age = (time.time() if now is None else now) - state.ts
     if age > max_age:
         return False, f"health state is {age:.0f} s old: the event loop is stuck or the process is gone"
+    if state.writer_stopped:
+        return False, "the event writer stopped: nothing is being stored"
     notes = [f"live sockets {sum(state.live.values())}"]
     if state.writes_failing_for:
         notes.append(f"writes failing for {state.writes_failing_for:.0f} s (alarmed, not a health failure)")

@@ -311,8 +311,16 @@ class ProcessLanes:
                 shares.setdefault(id(lane), []).append(request)
             for lane in live:
                 share = shares.get(id(lane))
-                if share:
+                if not share:
+                    continue
+                try:
                     lane.conn.send(share)
+                except OSError as exc:  # the process died since it was last seen: its reader restarts it
+                    # the share is in ``held``, which the reader hands to the new process: parked, not lost
+                    log.warning(
+                        "writer process gone; its puts wait for its replacement",
+                        extra={"error": type(exc).__name__, "requests": len(share)},
+                    )
 
     def stop(self) -> None:
         self._stopping.set()

@@ -74,6 +74,7 @@ class Worker:
             dedupe=DedupeWindow(settings.dedupe_cache, settings.dedupe_window),
             ttl_days=settings.event_ttl_days,
             clock=clock,
+            on_failure=lambda _: self.request_stop(),
         )
         self.ledger = LedgerRecorder(
             CoverageTable(dynamodb, settings.coverage_table), settings.worker_id, asyncio.to_thread
@@ -136,6 +137,7 @@ class Worker:
             live=self.live_sockets(),
             writes_failing_for=round(self.writer.failing_for(now), 1),
             waiting_for_token=sorted(org for org, wait in self.token_waits.items() if wait.waiting),
+            writer_stopped=self.writer.failed is not None,
         )
 
     # ---------------------------------------------------------------- running
@@ -176,7 +178,8 @@ class Worker:
         deadline = time.monotonic() + self.settings.drain_timeout
         await asyncio.sleep(SHUTDOWN_LINGER)
         await asyncio.gather(*(s.close() for s in self.supervisors))
-        flushed = await self.writer.drain(max(0.0, deadline - time.monotonic()))
+        # a writer that stopped dispatching writes nothing more: waiting for it would only spend the deadline
+        flushed = self.writer.failed is None and await self.writer.drain(max(0.0, deadline - time.monotonic()))
         durable = self._durable_until() if self.writer.unwritten else float("inf")
         left = await self.writer.stop()  # queued and held by writers: both are unwritten
         await self.ledger.flush(durable)

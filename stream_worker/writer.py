@@ -45,8 +45,11 @@ class EventWriter:
         dedupe: DedupeWindow,
         ttl_days: int | None = None,
         clock: Callable[[], float] = time.time,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._lanes = lanes
+        self._on_failure = on_failure
+        self.failed: BaseException | None = None  # the dispatcher ended with this: nothing is written any more
         self._metrics = metrics
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_max)
         self._recent = dedupe
@@ -65,6 +68,17 @@ class EventWriter:
     def start(self) -> None:
         self._lanes.start(self._answered)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="writer-dispatch")
+        self._dispatcher.add_done_callback(self._dispatcher_ended)
+
+    def _dispatcher_ended(self, task: asyncio.Task[None]) -> None:
+        """The dispatcher runs until stop() cancels it; ending any other way, nothing is written any more, and a
+        worker that stays up then only fills its queue: it says so, and the owner stops the process."""
+        if task.cancelled():
+            return
+        self.failed = task.exception() or RuntimeError("the writer's dispatcher returned")
+        log.critical("event writer stopped dispatching", exc_info=self.failed)
+        if self._on_failure is not None:
+            self._on_failure(self.failed)
 
     @property
     def in_flight(self) -> int:

@@ -35,3 +35,12 @@ def test_the_state_reads_back_as_written(tmp_path):
     state = HealthState(ts=5.0, live={"a:0": 1, "a:1": 2}, writes_failing_for=1.5, waiting_for_token=["b"])
     state.write(path)
     assert HealthState.read(path) == state
+
+
+def test_a_writer_that_stopped_dispatching_is_unhealthy(tmp_path):
+    """Given a fresh state from a worker whose writer stopped, the task is unhealthy: it stores nothing any more."""
+    path = str(tmp_path / "h.json")
+    HealthState(ts=1000.0, live={"o:0": 2}, writer_stopped=True).write(path)
+    ok, why = check(path, max_age=30, now=1001.0)
+    assert not ok
+    assert "writer stopped" in why

@@ -164,3 +164,33 @@ async def test_a_copy_of_an_event_dropped_while_blocked_is_stored_not_absorbed()
     assert c.key in {key for key, _ in store.written}
     assert metrics.totals["DuplicatesAbsorbed"] == 0
     await events_writer.stop()
+
+
+class BrokenLanes:
+    """Lanes whose hand-over fails: what a bug in the dispatcher's path would do."""
+
+    capacity = 1
+
+    def start(self, deliver):
+        pass
+
+    def put_many(self, requests):
+        raise RuntimeError("hand-over failed")
+
+    def stop(self):
+        pass
+
+
+async def test_a_dispatcher_that_fails_is_reported_to_the_owner_not_left_silent():
+    """Given lanes whose hand-over raises, the writer records the failure and tells its owner (the worker then
+    stops and exits non-zero), instead of staying up with a queue that only fills."""
+    told: list[BaseException] = []
+    events_writer = EventWriter(
+        BrokenLanes(), WorkerMetrics(namespace="Test"), queue_max=10, dedupe=DedupeWindow(10), on_failure=told.append
+    )
+    events_writer.start()
+    await events_writer.submit(event(60))
+    await eventually(lambda: bool(told), 1, "the owner is told")
+    assert isinstance(events_writer.failed, RuntimeError)
+    assert told == [events_writer.failed]
+    await events_writer.stop()
