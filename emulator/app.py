@@ -265,14 +265,26 @@ async def channel_socket(ws: WebSocket) -> None:
         await ws.send_text(json.dumps({"result": "404", "status": "channel not found"}))
         await ws.close(1000, "channel not found")
         return
-    conn = SocketConn(channel.id, ws.scope.get("client"), state.clock())
+    conn = SocketConn(
+        channel.id,
+        ws.scope.get("client"),
+        state.clock(),
+        clock=state.clock,
+        slow_reader_frames=state.config.slow_reader_frames,
+        slow_reader_seconds=state.config.slow_reader_seconds,
+    )
     state.attach(channel, conn)
     writer = asyncio.create_task(_writer(ws, conn, state, dropper, pauser))
     heartbeat = asyncio.create_task(_heartbeats(conn, state))
     receiver = asyncio.create_task(_receive(ws, conn, state))
+    too_slow = asyncio.create_task(conn.too_slow.wait())
     try:
-        await asyncio.wait({writer, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({writer, receiver, too_slow}, return_when=asyncio.FIRST_COMPLETED)
+        if conn.too_slow.is_set():
+            log.warning("client stopped reading; dropping its socket", extra={"channel": conn.channel_id})
+            dropper(ws.scope.get("client"))
     finally:
+        too_slow.cancel()
         state.detach(conn)
         for task in (writer, heartbeat, receiver):
             task.cancel()

@@ -59,3 +59,24 @@ def canonical(value: Any, *, checked: bool = False) -> bytes:
             pass  # an integer beyond 64 bits, a non-string key, a lone surrogate: the standard library writes them
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8", "surrogatepass")
+
+
+def lone_surrogate(value: Any) -> bool:
+    """True when a string or key in ``value`` holds a lone surrogate (``"\\ud83d"`` in JSON): not valid Unicode, so
+    it cannot be written as UTF-8, and no store attribute may hold it. Only values orjson refused can (``parse``
+    returned ``False``), so the hot path never walks."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+            pending.extend(item.keys())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is str:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False

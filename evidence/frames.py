@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence.fastjson import parse
+from evidence.fastjson import lone_surrogate, parse
 from evidence.keys import event_key
 from genesys.streaming import (
     HEARTBEAT_MESSAGE,
@@ -59,6 +59,8 @@ def classify(raw: str | bytes) -> Frame:
         return Frame(FrameKind.MALFORMED, text, reason="nested too deeply")
     if not isinstance(data, dict):
         return Frame(FrameKind.MALFORMED, text, reason="not a JSON object")
+    if not checked and lone_surrogate(data):
+        return Frame(FrameKind.MALFORMED, text, reason="a string holds a lone surrogate (not valid Unicode)")
     if "result" in data and "topicName" not in data:
         kind = FrameKind.NOT_FOUND if str(data["result"]) == "404" else FrameKind.SUBSCRIBE_RESULT
         return Frame(kind, text, data)

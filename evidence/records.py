@@ -126,10 +126,15 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
     return item, overflow
 
 
-def _attach_payload(values: dict[str, Any], raw: str) -> bytes | None:
-    data = raw.encode("utf-8")
+def _attach_payload(values: dict[str, Any], raw: str | bytes) -> bytes | None:
+    """The frame inline as text, inline as bytes (one that is not valid UTF-8, kept losslessly), gzipped, or too
+    large: then the gzip is returned for S3."""
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     if len(data) <= ITEM_LIMIT:
-        values["envelope"] = raw
+        if isinstance(raw, str) and _utf8(raw):
+            values["envelope"] = raw
+        else:
+            values["envelope_raw"] = data  # a binary attribute: every byte as it came
         return None
     packed = gzip.compress(data, mtime=0)
     values["envelope_encoding"] = "gzip"
@@ -140,15 +145,26 @@ def _attach_payload(values: dict[str, Any], raw: str) -> bytes | None:
     return packed  # the caller stores it in S3 and sets envelope_s3
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def payload_object_key(key: str) -> str:
     return f"envelopes/{key[:2]}/{key}.json.gz"
 
 
 def quarantine_item(
-    raw: str, reason: str, channel_id: str, shard: str, org: str, received_at: float, source: str = WEBSOCKET
+    raw: str | bytes, reason: str, channel_id: str, shard: str, org: str, received_at: float, source: str = WEBSOCKET
 ) -> tuple[Item, bytes | None]:
-    """A frame kept whole (inline, gzip or S3 like an envelope) under its hash, with why it is not an event item."""
-    digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+    """A frame kept whole (inline, gzip or S3 like an envelope) under its hash, with why it is not an event item.
+
+    ``raw`` as bytes: a frame that is not valid UTF-8, kept byte for byte."""
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(data).hexdigest()
     values: dict[str, Any] = {
         "pk": f"quarantine#{digest}",
         "kind": "quarantine",
@@ -170,6 +186,9 @@ def read_envelope(item: dict[str, Any], fetch_s3: Any = None) -> str:
     """The stored envelope text from a (deserialised, plain-Python) item, whichever way it was kept."""
     if "envelope" in item:
         return str(item["envelope"])
+    if "envelope_raw" in item:  # a frame that was not valid UTF-8: shown with its bad bytes escaped
+        blob = item["envelope_raw"]
+        return bytes(blob.value if hasattr(blob, "value") else blob).decode("utf-8", "backslashreplace")
     if "envelope_gz" in item:
         blob = item["envelope_gz"]
         return gzip.decompress(bytes(blob.value if hasattr(blob, "value") else blob)).decode("utf-8")

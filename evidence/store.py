@@ -23,6 +23,31 @@ PERMANENT_ERRORS = frozenset(
     {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
 )
 NEW_KEY = "attribute_not_exists(#pk)"
+# the store, its capacity or our access to it: nothing is wrong with the item, and the same put can succeed later
+STORE_SIDE_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TransactionConflictException",
+        "ServiceUnavailable",
+        "ExpiredTokenException",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+    }
+)
+
+
+class ItemFailed(Exception):
+    """The store answered this put with an error that names no cause (a 5xx, an unknown code): it may pass on a
+    retry, or it may be the item (DynamoDB does not document what it answers to, say, a key that is not valid
+    UTF-8). The caller retries it, and decides when an item that keeps failing while others are stored is kept
+    in quarantine instead."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +75,8 @@ WriteOutcome = Stored | Duplicate | Rejected
 class EventStore:
     """Conditional puts: the first copy of an event key is stored, every later copy is a duplicate.
 
-    Anything else that fails raises, and the caller retries: throttling, 5xx, network, permissions.
+    Anything else that fails raises, and the caller retries: throttling, network and permissions as themselves,
+    an error that names no cause as ``ItemFailed``.
     """
 
     @classmethod
@@ -86,7 +112,9 @@ class EventStore:
                 return Duplicate(existing)
             if code in PERMANENT_ERRORS:
                 return Rejected(f"{code}: {error.get('Message', '')}")
-            raise
+            if code in STORE_SIDE_ERRORS:
+                raise
+            raise ItemFailed(code, str(error.get("Message", ""))) from exc
         except ParamValidationError as exc:  # refused before sending: no retry can change that
             return Rejected(f"ParamValidationError: {exc}")
         return Stored()

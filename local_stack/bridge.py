@@ -73,12 +73,15 @@ class LocalBridge:
             raise RuntimeError("the worker has not both started and stopped")
         return start, end
 
-    def verification(self) -> Verification:
+    def verification(self, *, gaps_reported: bool = False) -> Verification:
+        """Ground truth against the table; ``gaps_reported``: an event missing inside a gap the ledger reports
+        (any shard) is counted as in a gap, not lost."""
         start, end = self.window()
         truth = [e.as_json() for e in self.emulator.events()]
         queries = EventQueries(dynamodb_client(), self.names.events_table)
         stored = [i["pk"] for i in queries.by_window(start - 60, time.time() + 60) if i.get("kind") == "event"]
-        return verify(truth, stored, set(self.topics), (start, end))
+        gaps = [g for shard in self.worker.shards for g in self.uncovered(shard.id)] if gaps_reported else []
+        return verify(truth, stored, set(self.topics), (start, end), gaps)
 
     def uncovered(self, shard: str | None = None) -> list[tuple[float, float]]:
         start, end = self.window()

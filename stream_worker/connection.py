@@ -15,13 +15,16 @@ CONNECT_ERRORS = (OSError, WebSocketException)  # the network, or the handshake 
 
 
 def websocket_connector(*, keepalive: float | None, open_timeout: float) -> Connect:
-    """Protocol pings every ``keepalive`` seconds on top of the session's own watchdog."""
+    """Protocol pings every ``keepalive`` seconds on top of the session's own watchdog (they keep idle NAT and load
+    balancer paths open), with no timeout: while the writer is full, reading pauses and a pong waits unread behind
+    events, so the library would close a healthy socket and discard what it buffered. The session's watchdog
+    judges liveness, knowing when the silence is its own."""
 
     async def connect(uri: str) -> ClientConnection:
         return await websockets.connect(
             uri,
             ping_interval=keepalive,
-            ping_timeout=keepalive,
+            ping_timeout=None,
             open_timeout=open_timeout,
             close_timeout=5,
             max_size=MAX_FRAME,

@@ -23,12 +23,13 @@ from typing import Any, Protocol
 
 from evidence.frames import excerpt
 from evidence.records import Item
-from evidence.store import Duplicate, WriteOutcome
+from evidence.store import Duplicate, ItemFailed, Rejected, WriteOutcome
 from genesys.backoff import Backoff
 
 log = logging.getLogger(__name__)
 RESTART_DELAY = 1.0  # seconds before a dead writer process is started again
 RUN_MAX = 8  # puts a lane thread takes at once, at most, when the queue is deep
+POISON_AFTER = 5  # attempts of one item failing with ItemFailed, while others are stored, before it is refused
 STOP_WAIT = 15.0  # seconds stop() waits for a put in progress (the SDK's own timeouts bound it)
 
 
@@ -155,6 +156,7 @@ class ThreadLanes:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._report: Callable[[list[Report]], None] = lambda reports: None
+        self._stored = 0  # puts answered by the store, any thread: whether others pass while one item fails
 
     def start(self, deliver: Deliver) -> None:
         loop = asyncio.get_running_loop()
@@ -199,19 +201,35 @@ class ThreadLanes:
                 self._report(answers)  # one hand-back per run
 
     def _put(self, request: Put, answers: list[Report]) -> WriteOutcome | None:
-        """One put until answered; a failure hands back what the run has answered so far with it, at once."""
+        """One put until answered; a failure hands back what the run has answered so far with it, at once.
+
+        An item the store keeps failing with an error that names no cause, while other puts are answered, is the
+        item, not the store: after ``POISON_AFTER`` attempts it is refused, so the writer keeps it in quarantine
+        instead of retrying it for ever (pinning the ledger and any drain)."""
         delays: Backoff | None = None  # made at the first failure: a Backoff seeds its own random generator
+        item_failures, stored_before = 0, self._stored
         while not self._stopping.is_set():
             try:
-                return self._store.put_new(request.key, request.item, request.overflow)
+                outcome = self._store.put_new(request.key, request.item, request.overflow)
+                self._stored += 1  # a lost update between threads only delays a poison verdict by one attempt
+                return outcome
+            except ItemFailed as exc:
+                item_failures += 1
+                if item_failures >= POISON_AFTER and self._stored > stored_before:
+                    return Rejected(f"the store failed this item {item_failures} times while storing others: {exc}")
+                delays = self._failed(request, exc, answers, delays)
             except Exception as exc:  # the store raises only what can succeed later; it is retried
-                delays = delays or self._backoff()
-                delay = delays.next_delay()
-                answers.append(PutFailed(request.seq, type(exc).__name__, excerpt(str(exc), 200), round(delay, 3)))
-                self._report(answers[:])
-                answers.clear()
-                self._stopping.wait(delay)
+                delays = self._failed(request, exc, answers, delays)
         return None
+
+    def _failed(self, request: Put, exc: Exception, answers: list[Report], delays: Backoff | None) -> Backoff:
+        delays = delays or self._backoff()
+        delay = delays.next_delay()
+        answers.append(PutFailed(request.seq, type(exc).__name__, excerpt(str(exc), 200), round(delay, 3)))
+        self._report(answers[:])
+        answers.clear()
+        self._stopping.wait(delay)
+        return delays
 
 
 # ------------------------------------------------------------------------------------------- writer processes

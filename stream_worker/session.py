@@ -8,6 +8,7 @@ dead (closed, dropped, evicted, liveness). The supervisor acts on both.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -31,9 +32,13 @@ log = logging.getLogger(__name__)
 
 
 class FrameSink(Protocol):
-    async def submit(self, event: Received) -> None: ...
+    async def submit(self, event: Received) -> bool:
+        """Hand the event over; True when it had to wait for room (the writer's queue was full)."""
+        ...
 
-    async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None: ...
+    async def quarantine(
+        self, raw: str | bytes, reason: str, channel_id: str, shard: str, org: str, at: float
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class SessionOpenError(Exception):
 
 
 ABNORMAL_CLOSURE = 1006  # RFC 6455: the connection ended without a close frame
+CLOSE_WAIT = 5.0  # seconds a retirement waits for the server's close frame before dropping the connection
 
 
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
@@ -98,7 +104,14 @@ class SocketSession:
         self.channel: Channel | None = None
         self.ws: ClientConnection | None = None
         self.confirmed_at: float | None = None
+        # two clocks: last_frame_at is the proof (everything sent before it was read), heard_at is liveness (the
+        # socket still delivers). They part while the writer is full: reading pauses, frames wait in the
+        # library's buffer, and a frame read then says nothing of when it arrived
         self.last_frame_at = 0.0
+        self._heard_at = 0.0
+        self._waiting_on_writer = False  # reading paused by our own backpressure: silence is not death
+        self._behind_since_ping: float | None = None  # reading fell behind: only a pong to a later ping catches up
+        self._pings: collections.deque[float] = collections.deque()  # send times of pings not yet answered
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.alive_until = 0.0  # set when it ends: the last moment it was known alive
@@ -150,7 +163,7 @@ class SocketSession:
     async def _connect_and_confirm(self) -> None:
         assert self.channel is not None
         self.ws = await self._connect(self.channel.connect_uri)
-        self.last_frame_at = self._clock()
+        self.last_frame_at = self._heard_at = self._clock()
         self._reader = asyncio.create_task(self._read(), name=f"read-{self.channel.id}")
         self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.channel.id}")
         await self.touch()
@@ -171,52 +184,67 @@ class SocketSession:
 
     # ---------------------------------------------------------------- running
     async def _read(self) -> None:
+        """Every frame the socket delivered is handed over, until the connection ends: never returns early, so
+        frames already in the library's buffer when the socket dies or is retired are not left behind."""
         assert self.ws is not None
         reason = "closed"
         try:
             async for raw in self.ws:
-                text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+                if isinstance(raw, bytes):
+                    try:
+                        raw = raw.decode("utf-8")
+                    except UnicodeDecodeError:  # kept byte for byte: a text frame cannot carry it
+                        await self._keep(raw, "binary frame that is not valid UTF-8", self._clock())
+                        continue
                 try:
-                    await self._handle(text)
+                    await self._handle(raw)
                 except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
                     self.log.exception("frame handling failed")
-                    await self._sink.quarantine(
-                        text,
-                        f"handler error: {type(exc).__name__}",
-                        self.channel_id,
-                        self.shard.id,
-                        self.shard.org.name,
-                        self._clock(),
-                    )
-                if self.ended.is_set():
-                    return
+                    await self._keep(raw, f"handler error: {type(exc).__name__}", self._clock())
         except ConnectionClosed:
             pass
         except Exception:  # the connection itself failed
             self.log.exception("socket reader failed")
             reason = "error"
+        if self._retiring:
+            return  # retire() decides the end, from how the close went
         code = self.ws.close_code
-        if code is not None and not self._retiring:
+        if code is not None:
             self.log.warning("socket closed", extra={"code": code, "reason": (self.ws.close_reason or "")[:120]})
-        # a close frame proves the socket alive until it came; without one (1006: dropped, half-open, reset) the
-        # last frame is the last proof, whoever noticed the death
-        abnormal = code is None or code == ABNORMAL_CLOSURE
-        self._end(reason, self.proven_until if abnormal and not self._retiring else self._clock())
+        self._end(reason, self._closed_at(code))
+
+    def _closed_at(self, code: int | None) -> float:
+        """A close frame read in turn proves the socket until now; without one (1006: dropped, half-open, reset),
+        or with reading behind, the last proof is the last frame (or pong) read in time, less the allowance."""
+        clean = code is not None and code != ABNORMAL_CLOSURE
+        return self._clock() if clean and self._behind_since_ping is None else self.proven_until
+
+    async def _keep(self, raw: str | bytes, reason: str, at: float) -> None:
+        await self._sink.quarantine(raw, reason, self.channel_id, self.shard.id, self.shard.org.name, at)
 
     async def _handle(self, raw: str) -> None:
         now = self._clock()
         frame = classify(raw)
         if not frame.confirms_liveness:
-            await self._sink.quarantine(raw, frame.reason, self.channel_id, self.shard.id, self.shard.org.name, now)
+            await self._keep(raw, frame.reason, now)
             return
-        self.last_frame_at = now
+        self._heard_at = now
+        if self._behind_since_ping is None:
+            self.last_frame_at = now
+        self._confirmed.set()  # any well-formed frame proves the channel delivers, an event as well as a pong
         if frame.kind is FrameKind.EVENT:
             event = Received.of(
                 raw, frame.envelope, self.channel_id, self.shard.id, self.shard.org.name, now, key=frame.key
             )
-            await self._sink.submit(event)
-        elif frame.kind in (FrameKind.HEARTBEAT, FrameKind.PONG):
-            self._confirmed.set()
+            self._waiting_on_writer = True
+            try:
+                waited = await self._sink.submit(event)
+            finally:
+                self._waiting_on_writer = False
+            if waited:
+                await self._fell_behind()
+        elif frame.kind is FrameKind.PONG:
+            self._answered()
         elif frame.kind is FrameKind.SOCKET_CLOSING:
             self._rotate("socket_closing")
         elif frame.kind is FrameKind.NO_LONGER_SUBSCRIBED:
@@ -224,9 +252,29 @@ class SocketSession:
         elif frame.kind is FrameKind.TOKEN_REVOKED:
             self._rotate("token_revoked")
         elif frame.kind is FrameKind.NOT_FOUND:
-            self._end("evicted", now)
+            self._end("evicted", self.proven_until)
+            if self.ws is not None:  # the channel is gone: nothing more comes; the reader drains what did
+                self.ws.transport.abort()
         elif frame.kind is FrameKind.SUBSCRIBE_RESULT:
             self.log.info("subscribe result", extra={"result": frame.envelope.get("result")})
+
+    async def _fell_behind(self) -> None:
+        """The hand-over waited for the writer: frames queued up behind it, and their read times overstate when
+        they came. The proof stays where it was until a pong answers a ping sent from here (the server sends
+        in order, so by then everything sent before the ping has been read)."""
+        now = self._clock()
+        self._heard_at = now  # listening again: the silence while paused was ours
+        self._behind_since_ping = now
+        await self.touch()
+
+    def _answered(self) -> None:
+        """A pong answers the oldest ping not yet answered: everything sent before that ping has been read."""
+        if not self._pings:
+            return
+        sent = self._pings.popleft()
+        self.last_frame_at = max(self.last_frame_at, sent)
+        if self._behind_since_ping is not None and sent >= self._behind_since_ping:
+            self._behind_since_ping = None  # caught up: reads are timely again
 
     async def _watch(self) -> None:
         """Ping after silence; a socket that answers nothing within the liveness timeout is dead."""
@@ -236,9 +284,12 @@ class SocketSession:
         while not self.ended.is_set():
             await asyncio.sleep(step)
             now = self._clock()
-            if ping_sent_at is not None and self.last_frame_at >= ping_sent_at:
+            if self._waiting_on_writer:  # reading paused by the writer: the socket's silence is ours, not its
                 ping_sent_at = None
-            silent = now - self.last_frame_at >= self._timings.ping_after
+                continue
+            if ping_sent_at is not None and self._heard_at >= ping_sent_at:
+                ping_sent_at = None
+            silent = now - self._heard_at >= self._timings.ping_after
             untouched = now - self._last_ping >= self._timings.touch_interval
             if ping_sent_at is None and (silent or untouched):
                 ping_sent_at = now
@@ -256,6 +307,7 @@ class SocketSession:
         self._last_ping = self._clock()
         with contextlib.suppress(ConnectionClosed):
             await self.ws.send(PING_FRAME)
+            self._pings.append(self._last_ping)
 
     def _rotate(self, reason: str) -> None:
         if not self.wants_rotation.is_set():
@@ -271,23 +323,26 @@ class SocketSession:
         self.ended.set()
 
     # ---------------------------------------------------------------- closing
-    async def retire(self, reason: str = "retired", drain_timeout: float = 10.0) -> None:
+    async def retire(self, reason: str = "retired") -> None:
         """Close on purpose (after its replacement is confirmed, or at shutdown).
 
-        The reader is not cancelled: it hands over every frame that arrived before the close, then ends.
+        The reader is never cancelled: it hands over every frame that arrived before the close, however long the
+        writer makes it wait, then ends. The session ends only then, so the ledger's clamp to unwritten events
+        covers every frame it read. A completed close handshake proves the socket until the close; without one
+        (timeout, half-open, reset), the end is the last proof, less the allowance.
         """
         self._retiring = not self.ended.is_set()
         if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(1000, reason), 5)
+            try:
+                await asyncio.wait_for(self.ws.close(1000, reason), CLOSE_WAIT)
+            except Exception as exc:  # timed out or failed: dropped below, and the end is the last proof
+                self.log.warning("socket close did not complete", extra={"error": type(exc).__name__})
+            if self.ws.close_code in (None, ABNORMAL_CLOSURE):
+                self.ws.transport.abort()
+        closed_at = self._closed_at(self.ws.close_code if self.ws is not None else None)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         if self._reader is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._reader), drain_timeout)
-            except TimeoutError:
-                self.log.error("socket reader did not finish after close")
-                self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        self._end(reason, self._clock())
+            await asyncio.gather(asyncio.shield(self._reader), return_exceptions=True)
+        self._end(reason, closed_at)

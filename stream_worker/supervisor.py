@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # what opening a socket can fail with, to be retried: Genesys REST, confirmation, the connection itself
 FRESH_READ_WAIT = 0.5  # seconds a rotation waits for a fresher token before taking one it holds
 OPEN_ERRORS = (GenesysError, SessionOpenError, *CONNECT_ERRORS)
+OPEN_BACKOFF_CAP = 5.0  # seconds: the longest a slot waits between attempts to open while Genesys refuses
 
 
 class ChannelBudget:
@@ -41,6 +42,16 @@ class ChannelBudget:
         self.in_use = 0
         self.live: set[SocketSession] = set()
         self._changed = asyncio.Condition()
+        self._opened = asyncio.Event()  # set (and replaced) each time a socket of this client is confirmed
+
+    def next_open(self) -> asyncio.Event:
+        """Set when the next socket of this OAuth client is confirmed: Genesys accepts again, so a slot backing
+        off from refusals retries at once instead of at its backoff's ceiling."""
+        return self._opened
+
+    def opened(self) -> None:
+        self._opened.set()
+        self._opened = asyncio.Event()
 
     async def acquire(self) -> None:
         async with self._changed:
@@ -143,8 +154,8 @@ class ShardSupervisor:
             replacement = await self._open(slot, reopen)
             if replacement is None:
                 break
-            if current is not None:
-                await current.retire()  # make-before-break: only now that the replacement is confirmed
+            if current is not None:  # make-before-break: only now that the replacement is confirmed
+                self._retire_in_background(current)
             current = replacement
             reason = await self._next_trigger(current, slot)
             if reason is None:
@@ -154,6 +165,13 @@ class ShardSupervisor:
                 "rotating socket",
                 extra={"shard": self.shard.id, "slot": slot, "reason": reason, "channel_id": current.channel_id},
             )
+
+    def _retire_in_background(self, session: SocketSession) -> None:
+        """The old socket hands over what it read (however long the writer makes it wait) while the slot goes on
+        watching its replacement; its tracker records the end."""
+        task = asyncio.create_task(session.retire(), name=f"retire-{session.channel_id}")
+        self._trackers.add(task)
+        task.add_done_callback(self._trackers.discard)
 
     async def _next_trigger(self, session: SocketSession, slot: int) -> str | None:
         # staggered leads: slot k rotates (1 + k/n) leads before expiry, so slots never rotate together
@@ -184,7 +202,8 @@ class ShardSupervisor:
         return due_reason
 
     async def _open(self, slot: int, reopen: SocketSession | None = None) -> SocketSession | None:
-        backoff = Backoff(base=0.5, cap=30.0, reset_after=120.0)
+        # a low ceiling: once Genesys accepts again, every slot is back within seconds (Retry-After is still a floor)
+        backoff = Backoff(base=0.5, cap=OPEN_BACKOFF_CAP, reset_after=120.0)
         if reopen is not None:
             async with self._lock:
                 session = await self._try_reopen(slot, reopen)
@@ -213,9 +232,22 @@ class ShardSupervisor:
                     "retry_in": round(delay, 2),
                 },
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            if await self._another_opened_within(delay):
+                backoff.reset()
         return None
+
+    async def _another_opened_within(self, delay: float) -> bool:
+        """Wait ``delay`` (or until stopping); True, early, when another socket of this OAuth client is confirmed."""
+        waits = {
+            asyncio.create_task(self._budget.next_open().wait()),
+            asyncio.create_task(self._stopping.wait()),
+        }
+        try:
+            done, _ = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        return bool(done) and not self._stopping.is_set()
 
     def _session(self, token: TokenSecret, slot: int) -> SocketSession:
         return SocketSession(
@@ -313,6 +345,7 @@ class ShardSupervisor:
         assert session.confirmed_at is not None
         session.log.info("socket confirmed")
         self._budget.live.add(session)
+        self._budget.opened()
         self.sessions.add(session)
         self._ledger.confirmed(self.shard.id, session.channel_id, session.confirmed_at)
         self._coverage_changed(session.confirmed_at)

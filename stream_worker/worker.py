@@ -177,7 +177,12 @@ class Worker:
     async def _shutdown(self) -> int:
         deadline = time.monotonic() + self.settings.drain_timeout
         await asyncio.sleep(SHUTDOWN_LINGER)
-        await asyncio.gather(*(s.close() for s in self.supervisors))
+        try:  # sockets hand over what they read; a reader the writer keeps waiting is bounded by the deadline
+            await asyncio.wait_for(
+                asyncio.gather(*(s.close() for s in self.supervisors)), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            log.error("sockets still handing over frames at the shutdown deadline")
         # a writer that stopped dispatching writes nothing more: waiting for it would only spend the deadline
         flushed = self.writer.failed is None and await self.writer.drain(max(0.0, deadline - time.monotonic()))
         durable = self._durable_until() if self.writer.unwritten else float("inf")

@@ -97,25 +97,28 @@ class EventWriter:
     def failing_for(self, now: float) -> float:
         return 0.0 if self.failing_since is None else now - self.failing_since
 
-    async def submit(self, event: Received) -> None:
+    async def submit(self, event: Received) -> bool:
+        """Queue the event for its put; True when the queue was full and the caller had to wait (backpressure)."""
         self._metrics.count("EventsReceived")
         if self._recent.seen(event.key):
             self._metrics.count("DuplicatesAbsorbed")
-            return
+            return False
         item, overflow = event_item(event, ttl_days=self._ttl_days)
-        await self._enqueue_keyed(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
+        return await self._enqueue_keyed(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
 
-    async def quarantine(self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
+    async def quarantine(self, raw: str | bytes, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
+        """Keep a frame that is not an event whole, with why; ``raw`` as bytes for one that is not valid UTF-8."""
+        shown = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
         log.warning(
             "frame quarantined",
-            extra={"reason": reason, "channel_id": channel_id, "shard": shard, "frame": excerpt(raw)},
+            extra={"reason": reason, "channel_id": channel_id, "shard": shard, "frame": excerpt(shown)},
         )
         record = self._quarantine_record(raw, reason, channel_id, shard, org, at)
         if record is not None:
             await self._enqueue_keyed(record)
 
     def _quarantine_record(
-        self, raw: str, reason: str, channel_id: str, shard: str, org: str, at: float, *, slotless: bool = False
+        self, raw: str | bytes, reason: str, channel_id: str, shard: str, org: str, at: float, *, slotless: bool = False
     ) -> Job | None:
         """The job that keeps a frame whole with its reason; None when that very frame is already kept.
 
@@ -126,21 +129,23 @@ class EventWriter:
         seq = next(self._seq)
         return None if self._recent.seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
 
-    async def _enqueue_keyed(self, job: Job) -> None:
+    async def _enqueue_keyed(self, job: Job) -> bool:
         """A job whose key entered the dedupe window with it: dropped unwritten (its reader cancelled while the
         queue was full), the key leaves with it, so the next copy (the other socket's, the other task's) is
         written rather than absorbed as a duplicate of nothing."""
         try:
-            await self._enqueue(job)
+            return await self._enqueue(job)
         except BaseException:
             self._recent.forget(job.key)
             raise
 
-    async def _enqueue(self, job: Job) -> None:
+    async def _enqueue(self, job: Job) -> bool:
+        """True when the queue was full and this waited for room."""
         self._pending[job.seq] = job.received_at  # counted from arrival, even while backpressure holds it here
         self._idle.clear()
+        waited = self.queue.full()
         try:
-            if self.queue.full():
+            if waited:
                 await self.queue.put(job)  # blocks: backpressure reaches the socket reader
             else:
                 self.queue.put_nowait(job)
@@ -149,6 +154,7 @@ class EventWriter:
             if not self._pending:
                 self._idle.set()
             raise
+        return waited
 
     async def _dispatch(self) -> None:
         """Queue -> lanes, as many at once as the lanes can take: one hand-over per batch."""

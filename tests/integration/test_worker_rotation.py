@@ -156,3 +156,21 @@ async def test_the_naive_client_loses_events_on_the_same_schedule(aws, make_emul
     print(f"naive lost={naive_result.lost}/{naive_result.published} reconnects={naive.reconnects}; worker lost=0")
     assert naive_result.lost > 0
     assert stored(bridge) > 0
+
+
+async def test_every_shard_is_back_at_full_strength_within_ten_seconds_of_genesys_accepting_again(
+    aws, make_emulator, tmp_path
+):
+    """Given channel creation refused for 15 s while every socket is dropped (each slot backs off, again and again),
+    once Genesys accepts again every slot is back within 10 s: the backoff is never left at a long ceiling."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 60})
+    supervisor = bridge.worker.supervisors[0]
+    full = bridge.worker.settings.sockets_per_shard
+    bridge.fault("refuse_channel_creation", seconds=15, retry_after=0)
+    refused_until = time.monotonic() + 15
+    bridge.fault("drop_socket")
+    await eventually(lambda: supervisor.live_count() == 0, 5, "every socket gone")
+    await eventually(lambda: time.monotonic() >= refused_until, 20, "the refusals end")
+    await eventually(lambda: supervisor.live_count() == full, 10, "back at full strength within 10 s")
+    result = await finish(bridge, gaps_reported=True)
+    assert result.in_gaps > 0  # the outage was real, and every event it cost lies in a gap the ledger reports

@@ -54,10 +54,11 @@ async def running_bridge(make_emulator, tmp_path, emulator: dict[str, Any] | Non
     return await fast_bridge(emu, health_file=str(tmp_path / "health.json"), **worker).start()
 
 
-async def finish(bridge: LocalBridge) -> Verification:
-    """Stop the worker (exit 0 expected) and verify every published event was stored exactly once."""
+async def finish(bridge: LocalBridge, *, gaps_reported: bool = False) -> Verification:
+    """Stop the worker (exit 0 expected) and verify every published event was stored exactly once
+    (``gaps_reported``: or lies inside a gap the ledger reports)."""
     assert await bridge.stop() == 0
-    result = bridge.verification()
+    result = bridge.verification(gaps_reported=gaps_reported)
     assert result.published > 0
     assert result.ok, result
     return result

@@ -14,6 +14,7 @@ from genesys.models import Channel, ChannelTopic
 from genesys.org_config import OrgTopics
 from genesys.streaming import HEARTBEAT_MESSAGE, METADATA_TOPIC
 from genesys.token_secret import TokenSecret
+from stream_worker.session import ABNORMAL_CLOSURE
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard
 
@@ -74,6 +75,7 @@ class FakeConnection:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.silent = False
+        self.half_open = False  # the peer is gone without a word: no pong, no close frame, a close times out
         self.sent: list[str] = []
         self.transport = FakeTransport(self)
 
@@ -88,13 +90,14 @@ class FakeConnection:
 
     async def send(self, text: str) -> None:
         self.sent.append(text)
-        if json.loads(text).get("message") == "ping" and not self.silent:
+        if json.loads(text).get("message") == "ping" and not (self.silent or self.half_open):
             self.push(PONG)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """A close handshake; on a half-open socket none completes, and the library drops the connection (1006)."""
         self.log.append(("close", self.uri))
         self.close_reason = reason
-        self.drop(code)
+        self.drop(ABNORMAL_CLOSURE if self.half_open else code)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         while True:
@@ -180,12 +183,13 @@ class FakeReader:
 class RecordingSink:
     def __init__(self) -> None:
         self.events: list[Any] = []
-        self.quarantined: list[tuple[str, str]] = []
+        self.quarantined: list[tuple[str | bytes, str]] = []
 
-    async def submit(self, event: Any) -> None:
+    async def submit(self, event: Any) -> bool:
         self.events.append(event)
+        return False
 
-    async def quarantine(self, raw: str, reason: str, *args: Any) -> None:
+    async def quarantine(self, raw: str | bytes, reason: str, *args: Any) -> None:
         self.quarantined.append((raw, reason))
 
 

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -94,3 +95,27 @@ def test_bytes_frames_are_decoded_and_malformed_ones_say_why():
 def test_excerpt_truncates_long_text_and_says_how_much_was_cut():
     assert excerpt("x" * 10, limit=4) == "xxxx...(+6 chars)"
     assert excerpt("short") == "short"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"topicName": "v2.users.\\ud83d.presence", "eventBody": {}}',
+        '{"topicName": "v2.users.u.presence", "eventBody": {"name": "\\udc00x"}}',
+        '{"topicName": "v2.users.u.presence", "eventBody": {"\\ud83d": 1}}',
+    ],
+)
+def test_a_lone_surrogate_anywhere_makes_the_frame_malformed_and_its_text_is_kept(raw):
+    """Given a frame whose JSON escapes a lone surrogate (in the topic, a value or a key), it is malformed, never an
+    event whose attributes the store cannot encode, and its raw text (valid UTF-8) is what quarantine keeps."""
+    frame = classify(raw)
+    assert frame.kind is FrameKind.MALFORMED
+    assert "lone surrogate" in frame.reason
+    assert frame.raw.encode("utf-8") == raw.encode("utf-8")
+
+
+def test_a_valid_surrogate_pair_is_an_ordinary_event():
+    """Given an escaped surrogate pair (an emoji), the frame is an event like any other."""
+    frame = classify('{"topicName": "v2.users.u.presence", "eventBody": {"m": "\\ud83d\\ude00"}}')
+    assert frame.kind is FrameKind.EVENT
+    assert frame.envelope["eventBody"]["m"] == "\U0001f600"

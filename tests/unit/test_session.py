@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+
+import pytest
 
 from genesys.models import Channel
 from genesys.org_config import OrgTopics
 from genesys.token_secret import TokenSecret
+from local_stack.waiting import eventually
 from stream_worker.session import SessionTimings, SocketSession
 from stream_worker.sharding import Shard
-from tests.support.fakes import FakeConnection, RecordingSink, shard, token
+from tests.support.fakes import PONG, FakeConnection, RecordingSink, frame, shard, token
 
 
 async def test_a_frame_that_breaks_the_handler_is_quarantined_and_reading_goes_on():
@@ -19,14 +23,15 @@ async def test_a_frame_that_breaks_the_handler_is_quarantined_and_reading_goes_o
     class FlakySink:
         def __init__(self) -> None:
             self.stored: list[Any] = []
-            self.quarantined: list[tuple[str, str]] = []
+            self.quarantined: list[tuple[str | bytes, str]] = []
 
-        async def submit(self, event: Any) -> None:
+        async def submit(self, event: Any) -> bool:
             if event.envelope["eventBody"].get("boom"):
                 raise RuntimeError("storage adapter bug")
             self.stored.append(event)
+            return False
 
-        async def quarantine(self, raw: str, reason: str, *args: Any) -> None:
+        async def quarantine(self, raw: str | bytes, reason: str, *args: Any) -> None:
             self.quarantined.append((raw, reason))
 
     class ScriptedSocket:
@@ -36,8 +41,8 @@ async def test_a_frame_that_breaks_the_handler_is_quarantined_and_reading_goes_o
             self._frames = frames
 
         async def __aiter__(self):
-            for frame in self._frames:
-                yield frame
+            for text in self._frames:
+                yield text
 
     # Given a socket whose first event makes the sink fail
     frames = [
@@ -85,3 +90,165 @@ async def test_every_line_of_a_session_carries_its_shard_slot_and_channel(caplog
     await session._read()
     (record,) = [r for r in caplog.records if r.getMessage() == "socket closed"]
     assert (record.shard, record.slot, record.channel_id, record.code) == ("o:0", 1, "ch-7", 1011)
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class GatedSink(RecordingSink):
+    """A writer whose queue is full until ``room`` is set: every hand-over waits, and says it waited."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = asyncio.Event()
+        self.waiting = 0
+
+    async def submit(self, event: Any) -> bool:
+        waited = not self.room.is_set()
+        self.waiting += 1
+        await self.room.wait()
+        self.waiting -= 1
+        self.events.append(event)
+        return waited
+
+
+def live_session(sink: Any, clock: Clock, allowance: float = 1.0) -> tuple[SocketSession, FakeConnection]:
+    """A confirmed session reading a fake connection, its watchdog running on ``clock``."""
+    session = SocketSession(
+        shard(),
+        token("t"),
+        api=None,  # type: ignore[arg-type]
+        connect=None,  # type: ignore[arg-type]
+        sink=sink,
+        run_blocking=None,  # type: ignore[arg-type]
+        timings=SessionTimings(ping_after=0.2, liveness_timeout=0.2, confirm_timeout=1, delivery_allowance=allowance),
+        on_rejected=lambda topics: None,
+        clock=clock,
+    )
+    connection = FakeConnection("fake://ch-1", [])
+    session.channel = Channel("ch-1", "fake://ch-1", None)
+    session.ws = connection  # type: ignore[assignment]
+    session.last_frame_at = session._heard_at = clock()
+    session._reader = asyncio.create_task(session._read())
+    session._watcher = asyncio.create_task(session._watch())
+    return session, connection
+
+
+async def hang_up(session: SocketSession, connection: FakeConnection) -> None:
+    """The server closes the socket; the reader ends once it has handed everything over."""
+    assert session._watcher is not None and session._reader is not None
+    session._watcher.cancel()
+    connection.drop(1000)
+    await session._reader
+
+
+def event_frame(n: int) -> str:
+    return frame("v2.users.u1.presence", {"n": n})
+
+
+async def watchdog_rounds(rounds: int = 8) -> None:
+    """Let the watchdog look several times (its step is a quarter of the 0.2 s timings): a negative can only be
+    shown by letting the time it would have acted in pass."""
+    for _ in range(rounds):
+        await asyncio.sleep(0.05)
+
+
+async def test_a_full_writer_pauses_reading_and_is_never_taken_for_a_dead_socket():
+    """Given a writer that stays full for far longer than the liveness timeout, on a socket that answers no ping,
+    the socket is not declared dead; when room comes, every frame it delivered is handed over."""
+    clock = Clock()
+    sink = GatedSink()
+    session, connection = live_session(sink, clock)
+    connection.silent = True
+    for n in range(3):
+        connection.push(event_frame(n))
+    await eventually(lambda: sink.waiting == 1, 1, "the first hand-over waits for the writer")
+    clock.now += 60  # a minute of store stall, thirty liveness timeouts
+    await watchdog_rounds()
+    assert not session.ended.is_set()
+    sink.room.set()
+    await eventually(lambda: len(sink.events) == 3, 1, "every delivered frame handed over")
+    assert not session.ended.is_set()
+    await hang_up(session, connection)
+
+
+async def test_reading_behind_the_writer_proves_nothing_until_a_later_ping_is_answered():
+    """Given frames read late because the writer was full, the ledger's proof stays at the last timely frame until
+    the pong to a ping sent after the wait, and then moves to that ping's send time."""
+    clock = Clock()
+    sink = GatedSink()
+    session, connection = live_session(sink, clock, allowance=1.0)
+    connection.silent = True  # pongs come when the test says
+    connection.push(event_frame(1))
+    await eventually(lambda: sink.waiting == 1, 1, "the hand-over waits")
+    proof_before = session.last_frame_at
+    clock.now += 30
+    connection.push(event_frame(2))  # arrived at some moment in those 30 s: its read time says nothing
+    sink.room.set()
+    await eventually(lambda: len(sink.events) == 2, 1, "both handed over")
+    assert session.last_frame_at == proof_before
+    pings = list(session._pings)  # the watchdog's, unanswered, then the catch-up ping sent when the wait ended
+    ping_at = pings[-1]
+    assert ping_at == clock.now
+    clock.now += 2
+    for _ in pings[:-1]:
+        connection.push(PONG)  # answers to the earlier pings prove only until those were sent
+    await eventually(lambda: len(session._pings) == 1, 1, "the earlier pings answered")
+    assert session.last_frame_at < ping_at
+    connection.push(PONG)
+    await eventually(lambda: session.last_frame_at == ping_at, 1, "the pong moves the proof to its ping")
+    assert session.proven_until == ping_at - 1.0
+    await hang_up(session, connection)
+
+
+@pytest.mark.parametrize(("half_open", "ends_at_close"), [(True, False), (False, True)])
+async def test_a_retired_socket_ends_at_its_close_only_when_the_handshake_completes(half_open, ends_at_close):
+    """Given a socket whose last frame came at t, retired 30 s later: with a close handshake the session ends at
+    the close; half-open (no close frame, the close times out), it ends at the last frame less the allowance."""
+    clock = Clock()
+    sink = RecordingSink()
+    session, connection = live_session(sink, clock, allowance=1.0)
+    connection.push(event_frame(1))
+    await eventually(lambda: len(sink.events) == 1, 1, "the frame is read")
+    last_frame = clock.now
+    connection.half_open = half_open
+    clock.now += 30
+    await session.retire()
+    assert session.alive_until == (clock.now if ends_at_close else last_frame - 1.0)
+    assert session.end_reason == "retired"
+
+
+async def test_retiring_never_cancels_a_reader_that_holds_frames():
+    """Given a writer full while a socket is retired, the retirement waits for the reader to hand over every frame
+    it read before the close, however long that takes, instead of cancelling it."""
+    clock = Clock()
+    sink = GatedSink()
+    session, connection = live_session(sink, clock)
+    for n in range(3):
+        connection.push(event_frame(n))
+    await eventually(lambda: sink.waiting == 1, 1, "the reader waits for the writer")
+    retiring = asyncio.create_task(session.retire())
+    await watchdog_rounds()
+    assert not retiring.done()
+    sink.room.set()
+    await asyncio.wait_for(retiring, 5)
+    assert [e.envelope["eventBody"]["n"] for e in sink.events] == [0, 1, 2]
+
+
+async def test_a_binary_frame_that_is_not_utf8_is_quarantined_byte_for_byte():
+    """Given a binary frame with invalid UTF-8 between two events, it is kept whole as bytes and reading goes on."""
+    clock = Clock()
+    sink = RecordingSink()
+    session, connection = live_session(sink, clock)
+    bad = b'{"topicName": "v2.users.u1.presence", "eventBody": {"x": "\xff\xfe"}}'
+    connection.push(event_frame(1))
+    connection.push(bad)  # type: ignore[arg-type]
+    connection.push(event_frame(2))
+    await eventually(lambda: len(sink.events) == 2, 1, "both events handed over")
+    assert sink.quarantined == [(bad, "binary frame that is not valid UTF-8")]
+    await hang_up(session, connection)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from evidence.records import Received
-from evidence.store import Rejected
+from evidence.store import ItemFailed, Rejected
 from genesys.backoff import Backoff
 from local_stack.waiting import eventually
 from stream_worker.dedupe import DedupeWindow
@@ -194,3 +194,35 @@ async def test_a_dispatcher_that_fails_is_reported_to_the_owner_not_left_silent(
     assert isinstance(events_writer.failed, RuntimeError)
     assert told == [events_writer.failed]
     await events_writer.stop()
+
+
+async def test_an_item_the_store_keeps_failing_while_storing_others_is_quarantined_not_retried_for_ever():
+    """Given a store that answers one item with an error naming no cause (as moto answers 500 to a key that is not
+    valid UTF-8) while storing the rest, that item is kept in quarantine with the store's error, and the writer
+    drains: nothing pins the ledger or a shutdown."""
+    store = ScriptedStore()
+    poison, fine = event(70), [event(100 + n) for n in range(20)]
+    store.script[poison.key] = [ItemFailed("InternalServerError", "boom")] * 10_000
+    events_writer, metrics = writer(store, concurrency=2)
+    for e in (poison, *fine):  # one hand-over: one lane thread starts with the poison, the other stores events
+        await events_writer.submit(e)
+    events_writer.start()
+    assert await events_writer.drain(5)
+    assert metrics.totals["EventsStored"] == len(fine)
+    (record,) = [item for _, item in store.written if item["kind"]["S"] == "quarantine"]
+    assert record["envelope"]["S"] == poison.raw
+    assert "failed this item 5 times while storing others: InternalServerError: boom" in record["reason"]["S"]
+
+
+async def test_an_item_failing_while_nothing_is_stored_is_retried_not_quarantined():
+    """Given a store that fails every put the same way (an outage, not the item), nothing is quarantined: the
+    put is retried until the store answers."""
+    store = ScriptedStore()
+    target = event(72)
+    store.script[target.key] = [ItemFailed("InternalServerError", "down")] * 12
+    events_writer, metrics = writer(store, concurrency=1)
+    events_writer.start()
+    await events_writer.submit(target)
+    assert await events_writer.drain(5)
+    assert [item["kind"]["S"] for _, item in store.written] == ["event"]
+    assert metrics.totals["WriteErrors"] == 12
