@@ -30,6 +30,7 @@ from genesys.topics import TOPIC_TEMPLATES
 log = logging.getLogger("emulator")
 Dropper = Callable[[Any], bool]
 Pauser = Callable[[Any, float], bool]
+Buffered = Callable[[Any], int]  # bytes written to a connection that its client has not taken yet
 CHANNELS = "/api/v2/notifications/channels"
 
 
@@ -265,30 +266,44 @@ async def channel_socket(ws: WebSocket) -> None:
         await ws.send_text(json.dumps({"result": "404", "status": "channel not found"}))
         await ws.close(1000, "channel not found")
         return
-    conn = SocketConn(
-        channel.id,
-        ws.scope.get("client"),
-        state.clock(),
-        clock=state.clock,
-        slow_reader_frames=state.config.slow_reader_frames,
-        slow_reader_seconds=state.config.slow_reader_seconds,
-    )
+    conn = SocketConn(channel.id, ws.scope.get("client"), state.clock())
     state.attach(channel, conn)
     writer = asyncio.create_task(_writer(ws, conn, state, dropper, pauser))
     heartbeat = asyncio.create_task(_heartbeats(conn, state))
     receiver = asyncio.create_task(_receive(ws, conn, state))
-    too_slow = asyncio.create_task(conn.too_slow.wait())
+    slow = asyncio.create_task(_slow_reader_watch(ws, conn, state))
     try:
-        await asyncio.wait({writer, receiver, too_slow}, return_when=asyncio.FIRST_COMPLETED)
-        if conn.too_slow.is_set():
-            log.warning("client stopped reading; dropping its socket", extra={"channel": conn.channel_id})
-            dropper(ws.scope.get("client"))
+        await asyncio.wait({writer, receiver, slow}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        too_slow.cancel()
+        slow.cancel()
         state.detach(conn)
         for task in (writer, heartbeat, receiver):
             task.cancel()
         await asyncio.gather(writer, heartbeat, receiver, return_exceptions=True)
+
+
+async def _slow_reader_watch(ws: WebSocket, conn: SocketConn, state: GenesysState) -> None:
+    """The slow-reader switch: drop a socket whose client leaves too much, or for too long, unread. The server
+    writes without waiting, so what the client has not taken waits in the transport's buffer."""
+    limit, patience = state.config.slow_reader_bytes, state.config.slow_reader_seconds
+    if limit is None and patience is None:
+        await asyncio.Event().wait()  # switched off: never returns
+        return
+    buffered: Buffered = ws.app.state.buffered
+    dropper: Dropper = ws.app.state.dropper
+    since: float | None = None
+    while True:
+        await asyncio.sleep(state.config.tick_interval)
+        waiting = buffered(ws.scope.get("client"))
+        now = state.clock()
+        since = None if not waiting else (since if since is not None else now)
+        too_much = limit is not None and waiting >= limit
+        too_long = patience is not None and since is not None and now - since >= patience
+        if too_much or too_long:
+            log.warning("client stopped reading; dropping its socket", extra={"unsent_bytes": waiting})
+            conn.finished = True
+            dropper(ws.scope.get("client"))
+            return
 
 
 async def _receive(ws: WebSocket, conn: SocketConn, state: GenesysState) -> None:
@@ -310,7 +325,9 @@ async def _ticker(state: GenesysState) -> None:
         last = now
 
 
-def build_app(state: GenesysState, dropper: Dropper, pauser: Pauser) -> Starlette:
+def build_app(
+    state: GenesysState, dropper: Dropper, pauser: Pauser, buffered: Buffered = lambda client: 0
+) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ticker = asyncio.create_task(_ticker(state))
@@ -337,4 +354,5 @@ def build_app(state: GenesysState, dropper: Dropper, pauser: Pauser) -> Starlett
     app.state.genesys = state
     app.state.dropper = dropper
     app.state.pauser = pauser
+    app.state.buffered = buffered
     return app

@@ -29,10 +29,10 @@ class EmulatorConfig:
     max_topics_per_channel: int = 1000
     max_combined_topic_length: int = 200
     tick_interval: float = 0.05
-    # a client that stops reading: whether, and when, Genesys closes its socket is unknown. None: never (frames
-    # wait, unbounded); a number: the socket is dropped once that many frames wait unsent, or once frames have
-    # waited unsent that many seconds without a pause (a dropped socket loses what waited)
-    slow_reader_frames: int | None = None
+    # a client that stops reading: whether, and when, Genesys closes its socket is unknown. None: never (what it
+    # has not read waits, unbounded); a number: the socket is dropped once that many bytes wait unsent, or once
+    # bytes have waited unsent that many seconds without the buffer emptying (what waited is lost with it)
+    slow_reader_bytes: int | None = None
     slow_reader_seconds: float | None = None
 
     def __post_init__(self) -> None:

@@ -26,7 +26,7 @@ class EmulatorServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        app = build_app(self.state, self._abort_connection, self._pause_connection)
+        app = build_app(self.state, self._abort_connection, self._pause_connection, self._buffered)
         uv_config = uvicorn.Config(
             app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
         )
@@ -52,6 +52,11 @@ class EmulatorServer:
             return False
         transport.abort()
         return True
+
+    def _buffered(self, client_addr: Any) -> int:
+        """Bytes written to the connection that the client has not taken yet (0 once it is gone)."""
+        transport = self._transport(client_addr)
+        return 0 if transport is None or transport.is_closing() else int(transport.get_write_buffer_size())
 
     def _pause_connection(self, client_addr: Any, seconds: float) -> bool:
         """Stop reading a TCP connection for a while (half-open): the peer's pings and closes go unanswered."""

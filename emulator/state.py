@@ -90,27 +90,10 @@ class SocketConn:
     silenced_until: float = 0.0
     closing_deadline: float | None = None
     finished: bool = False
-    clock: Callable[[], float] = time.monotonic
-    slow_reader_frames: int | None = None  # drop the socket once this many frames wait unsent (None: never)
-    slow_reader_seconds: float | None = None  # ... or once frames have waited unsent this long
-    backlog_since: float | None = None  # when frames started waiting unsent, without a pause since
-    too_slow: asyncio.Event = field(default_factory=asyncio.Event)  # set when the socket is dropped for it
 
     def send(self, text: str, event: PublishedEvent | None = None) -> None:
-        if self.finished:
-            return
-        waiting = self.outbox.qsize()
-        now = self.clock()
-        if waiting == 0:
-            self.backlog_since = now
-        frames, seconds, since = self.slow_reader_frames, self.slow_reader_seconds, self.backlog_since
-        if (frames is not None and waiting >= frames) or (
-            seconds is not None and since is not None and waiting > 0 and now - since >= seconds
-        ):
-            self.finished = True
-            self.too_slow.set()  # the socket handler drops the connection at once, not behind the backlog
-            return
-        self.outbox.put_nowait(Outbound(text=text, event=event))
+        if not self.finished:
+            self.outbox.put_nowait(Outbound(text=text, event=event))
 
     def close(self, code: int, reason: str) -> None:
         if not self.finished:

@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from typing import Any
 
 LOOKBACK_MS = 48 * 3600 * 1000  # a session never outlives its channel (24 h); look back twice that
+# partitions of the coverage table that are not shards: each task's last ledger write, and the auditor's verdicts
+TASKS_PARTITION = "_tasks"
+JUDGED_PREFIX = "_judged#"
+
+
+def is_shard(partition: str) -> bool:
+    return not partition.startswith("_")
+
+
+def judged_partition(shard: str) -> str:
+    return f"{JUDGED_PREFIX}{shard}"
+
+
+def window_sort_key(start: float) -> str:
+    return f"{int(start * 1000):015d}"
 
 
 def merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -57,12 +72,23 @@ class Session:
     worker: str
     start: float
     end: float
+    open: bool = False  # still being extended by a live task: its end may grow
 
     @classmethod
     def of(cls, item: Mapping[str, Any]) -> Session:
         """From a coverage item in DynamoDB's attribute-value form."""
         worker = item.get("worker", {}).get("S", "")
-        return cls(str(worker), int(item["start_ms"]["N"]) / 1000, int(item["end_ms"]["N"]) / 1000)
+        is_open = bool(item.get("open", {}).get("BOOL", False))
+        return cls(str(worker), int(item["start_ms"]["N"]) / 1000, int(item["end_ms"]["N"]) / 1000, is_open)
+
+
+def heartbeat_item(worker: str, at: float) -> dict[str, Any]:
+    """A task's last ledger write: the auditor tells a live task (its claims may still grow) from a dead one."""
+    return {"shard": {"S": TASKS_PARTITION}, "session": {"S": worker}, "written_ms": {"N": str(int(at * 1000))}}
+
+
+def heartbeat_of(item: Mapping[str, Any]) -> tuple[str, float]:
+    return str(item["session"]["S"]), int(item["written_ms"]["N"]) / 1000
 
 
 @dataclass(frozen=True, slots=True)

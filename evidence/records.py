@@ -53,6 +53,7 @@ class Received:
     received_at: float
     key: str  # envelope_key(envelope), computed once on arrival
     source: str = WEBSOCKET  # the path that delivered it: websocket or eventbridge
+    event_at: float = 0.0  # the event's own time: EventBridge's detail.timestamp; on a socket, its receive time
 
     @classmethod
     def of(
@@ -65,9 +66,12 @@ class Received:
         at: float,
         source: str = "websocket",
         key: str | None = None,
+        event_at: float | None = None,
     ) -> Received:
-        """``key``: the envelope's event key when already known (``Frame.key``)."""
-        return cls(raw, envelope, channel_id, shard, org, at, key or envelope_key(envelope), source)
+        """``key``: the envelope's event key when already known (``Frame.key``); ``event_at``: the event's own
+        time when the path says it (EventBridge), else the receive time."""
+        key = key or envelope_key(envelope)
+        return cls(raw, envelope, channel_id, shard, org, at, key, source, at if event_at is None else event_at)
 
 
 def entity_of(topic: str) -> str:
@@ -104,6 +108,7 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
         "topic": {"S": topic},
         "received_ms": {"N": str(int(event.received_at * 1000))},
         "received_at": {"S": iso_ms(event.received_at)},
+        "event_ms": {"N": str(int(event.event_at * 1000))},
         "channel_id": {"S": event.channel_id},
         "shard": {"S": event.shard},
         "org": {"S": event.org},

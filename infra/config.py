@@ -14,7 +14,7 @@ from genesys.observability import DEFAULT_METRICS_NAMESPACE
 from genesys.org_config import OrgTopics, TopicSelection
 from genesys.regions import REGION_DOMAINS
 from genesys.token_secret import token_secret_name
-from genesys.topics import detail_type
+from genesys.topics import detail_type, expand_combined
 from genesys.validation import ConfigError, validated
 from stream_worker.settings import WorkerSettings
 from stream_worker.sharding import Shard, plan_shards, split_into_shards
@@ -90,9 +90,27 @@ class Org(TopicSelection):
     def token_secret(self) -> str:
         return token_secret_name(self.name)
 
+    @model_validator(mode="after")
+    def _eventbridge_matches_every_topic(self) -> Org:
+        """With the EventBridge path on, a topic its rule would not match has no backstop, silently: refused."""
+        if self.eventbridge is None or self.eventbridge.all_topics:
+            return self
+        unmatched = [t for t in self._concrete_topics() if detail_type(t) is None]
+        if unmatched:
+            shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+            raise ValueError(
+                f"org {self.name}: no EventBridge rule would match {shown}: its detail-type is unknown to this bridge. "
+                "Set eventbridge.all_topics: true to take every event of the source, or drop the topic"
+            )
+        return self
+
+    def _concrete_topics(self) -> list[str]:
+        """Every topic, combined ones (``v2.users.X?presence&routingStatus``) as the topics they stand for."""
+        return list(dict.fromkeys(t for topic in self.all_topics() for t in expand_combined(topic)))
+
     def detail_types(self) -> list[str]:
         """The EventBridge detail-types of the org's topics (topic templates, every parameter as {id})."""
-        return sorted({kind for kind in (detail_type(t) for t in self.all_topics()) if kind})
+        return sorted({kind for kind in (detail_type(t) for t in self._concrete_topics()) if kind})
 
     def worker_org(self) -> OrgTopics:
         return OrgTopics(

@@ -48,10 +48,10 @@ class LocalBridge:
             "every shard has all its sockets confirmed",
             unless=crashed,
         )
-        # and every socket has shown a frame since the last one was confirmed: the ledger can prove the overlap
+        # and every socket has answered a ping sent after the last one was confirmed: the ledger can prove the overlap
         sessions = [s for sup in self.worker.supervisors for s in sup.sessions if s.live]
         last = max(s.confirmed_at or 0.0 for s in sessions)
-        await eventually(lambda: all(s.proven_until > last for s in sessions), within, "a frame on every socket")
+        await eventually(lambda: all(s.proven_until > last for s in sessions), within, "a pong on every socket")
         return self
 
     async def stop(self) -> int:

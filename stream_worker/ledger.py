@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from evidence.coverage import FleetCoverage, Session, fleet_coverage, session_key_range, session_sort_key
+from evidence.coverage import (
+    FleetCoverage,
+    Session,
+    fleet_coverage,
+    heartbeat_item,
+    session_key_range,
+    session_sort_key,
+)
 from stream_worker.aws import CoverageTable
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class LedgerRecorder:
     table: SessionWrites
     worker_id: str
     run_blocking: Callable[..., Any]
+    clock: Callable[[], float] = time.time
     records: dict[tuple[str, str, float], SessionRecord] = field(default_factory=dict)  # (shard, channel, start)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -101,6 +110,11 @@ class LedgerRecorder:
                     record.written = claim
                 if not record.open and claim == (record.alive_until, False):
                     self.records.pop(key, None)  # closed and written in full: nothing left to carry
+            # after the sessions: a heartbeat at t means every session this task confirmed before t is written
+            try:
+                await self.run_blocking(self.table.put_session, heartbeat_item(self.worker_id, self.clock()))
+            except Exception:
+                log.exception("coverage ledger heartbeat failed")
 
 
 def query_coverage(table: CoverageTable, shard: str, t1: float, t2: float) -> FleetCoverage:

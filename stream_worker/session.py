@@ -25,7 +25,7 @@ from genesys.models import Channel, ChannelTopic
 from genesys.notifications import NotificationsApi
 from genesys.streaming import PING_FRAME
 from genesys.token_secret import TokenSecret
-from stream_worker.connection import Connect
+from stream_worker.connection import Connect, buffered_frames, on_pause, unread_bytes
 from stream_worker.sharding import Shard
 
 log = logging.getLogger(__name__)
@@ -104,13 +104,21 @@ class SocketSession:
         self.channel: Channel | None = None
         self.ws: ClientConnection | None = None
         self.confirmed_at: float | None = None
-        # two clocks: last_frame_at is the proof (everything sent before it was read), heard_at is liveness (the
-        # socket still delivers). They part while the writer is full: reading pauses, frames wait in the
-        # library's buffer, and a frame read then says nothing of when it arrived
-        self.last_frame_at = 0.0
+        self.connected_at = 0.0  # the handshake completed: Genesys delivers to this socket from here on
+        self.replaced_at: float | None = None  # a new socket took this one's channel then: Genesys switched to it
+        self._handing_over = False  # a new socket is connecting to this one's channel: its end waits for the time
+        self._exit: tuple[str, int | None] | None = (
+            None  # how the reader ended, while the end waited        # two clocks. proven_at is the proof: everything the server sent before it has been read. A frame read in
+        )
+        # time gives it; once reading falls behind (a full writer made a hand-over wait, the library's buffer
+        # filled), frames wait in buffers and a read time says nothing of when a frame came: then only a pong (the
+        # server answers in order: all it sent before our ping was read) or a reader found caught up gives it.
+        # heard_at is liveness: the socket still delivers something.
+        self.proven_at = 0.0
         self._heard_at = 0.0
+        self._behind = False
+        self._in_hand = False  # the reader holds a frame (handling it): not waiting on the socket
         self._waiting_on_writer = False  # reading paused by our own backpressure: silence is not death
-        self._behind_since_ping: float | None = None  # reading fell behind: only a pong to a later ping catches up
         self._pings: collections.deque[float] = collections.deque()  # send times of pings not yet answered
         self.ended = asyncio.Event()
         self.end_reason = ""
@@ -130,8 +138,9 @@ class SocketSession:
 
     @property
     def proven_until(self) -> float:
-        """Frames arrive in order: everything published before the last frame's sending has been received."""
-        return self.last_frame_at - self._timings.delivery_allowance
+        """Everything published before this has been read: the last answered ping, less the delivery allowance
+        (an event published just before may still have been inside Genesys)."""
+        return self.proven_at - self._timings.delivery_allowance
 
     @property
     def live(self) -> bool:
@@ -154,16 +163,37 @@ class SocketSession:
             raise SessionOpenError(f"every topic of shard {self.shard.id} was rejected")
         await self._connect_and_confirm()
 
-    async def reopen(self, channel: Channel) -> None:
+    async def reopen(self, channel: Channel, replacing: SocketSession) -> None:
         """A new socket on an existing channel: no REST call, no channel budget. Genesys allows one socket per
-        channel, so connecting this one closes the old; the channel's subscriptions carry over."""
-        self.channel = channel
-        await self._connect_and_confirm()
+        channel, so connecting this one closes the old (``replacing``); the channel's subscriptions carry over.
 
-    async def _connect_and_confirm(self) -> None:
+        Genesys sends to the old socket until it attaches this one, then closes the old: the old one's end is this
+        one's connection, decided here, not by whichever of the two the event loop happens to see first."""
+        self.channel = channel
+        replacing._handing_over = True
+        connected: float | None = None
+        try:
+            await self._connect_and_confirm(lambda at: replacing.hand_over_done(at))
+            connected = self.connected_at
+        finally:
+            if connected is None and replacing._handing_over:
+                replacing.hand_over_done(None)
+
+    def hand_over_done(self, replaced_at: float | None) -> None:
+        """The replacement connected at ``replaced_at`` (None: it never connected); an end that waited is decided."""
+        self._handing_over = False
+        if replaced_at is not None and not self.ended.is_set():
+            self.replaced_at = replaced_at
+        if self._exit is not None:
+            self._closed(*self._exit)
+
+    async def _connect_and_confirm(self, connected: Callable[[float], None] | None = None) -> None:
         assert self.channel is not None
         self.ws = await self._connect(self.channel.connect_uri)
-        self.last_frame_at = self._heard_at = self._clock()
+        self.connected_at = self.proven_at = self._heard_at = self._clock()
+        on_pause(self.ws, self._fell_behind)
+        if connected is not None:
+            connected(self.connected_at)
         self._reader = asyncio.create_task(self._read(), name=f"read-{self.channel.id}")
         self._watcher = asyncio.create_task(self._watch(), name=f"watch-{self.channel.id}")
         await self.touch()
@@ -190,6 +220,7 @@ class SocketSession:
         reason = "closed"
         try:
             async for raw in self.ws:
+                self._in_hand = True
                 if isinstance(raw, bytes):
                     try:
                         raw = raw.decode("utf-8")
@@ -201,6 +232,7 @@ class SocketSession:
                 except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
                     self.log.exception("frame handling failed")
                     await self._keep(raw, f"handler error: {type(exc).__name__}", self._clock())
+                self._in_hand = False
         except ConnectionClosed:
             pass
         except Exception:  # the connection itself failed
@@ -211,13 +243,20 @@ class SocketSession:
         code = self.ws.close_code
         if code is not None:
             self.log.warning("socket closed", extra={"code": code, "reason": (self.ws.close_reason or "")[:120]})
-        self._end(reason, self._closed_at(code))
+        self._closed(reason, code)
 
-    def _closed_at(self, code: int | None) -> float:
-        """A close frame read in turn proves the socket until now; without one (1006: dropped, half-open, reset),
-        or with reading behind, the last proof is the last frame (or pong) read in time, less the allowance."""
+    def _closed(self, reason: str, code: int | None) -> None:
+        if self._handing_over:  # the replacement's connection time decides: wait for it
+            self._exit = (reason, code)
+            return
         clean = code is not None and code != ABNORMAL_CLOSURE
-        return self._clock() if clean and self._behind_since_ping is None else self.proven_until
+        # a completed close handshake, read in time, proves the socket until the close; read late, or none (1006:
+        # dropped, half-open, reset), the end is the last proof, less the allowance
+        end = self._clock() if clean and not self._behind else self.proven_until
+        if self.replaced_at is not None and clean:
+            # closed because our new socket took the channel: until then Genesys sent to this one, and we read it all
+            end = max(end, self.replaced_at)
+        self._end(reason, end)
 
     async def _keep(self, raw: str | bytes, reason: str, at: float) -> None:
         await self._sink.quarantine(raw, reason, self.channel_id, self.shard.id, self.shard.org.name, at)
@@ -229,8 +268,8 @@ class SocketSession:
             await self._keep(raw, frame.reason, now)
             return
         self._heard_at = now
-        if self._behind_since_ping is None:
-            self.last_frame_at = now
+        if not self._behind:
+            self.proven_at = now
         self._confirmed.set()  # any well-formed frame proves the channel delivers, an event as well as a pong
         if frame.kind is FrameKind.EVENT:
             event = Received.of(
@@ -238,11 +277,11 @@ class SocketSession:
             )
             self._waiting_on_writer = True
             try:
-                waited = await self._sink.submit(event)
+                if await self._sink.submit(event):
+                    self._fell_behind()
+                    self._heard_at = self._clock()  # listening again: the silence while paused was ours
             finally:
                 self._waiting_on_writer = False
-            if waited:
-                await self._fell_behind()
         elif frame.kind is FrameKind.PONG:
             self._answered()
         elif frame.kind is FrameKind.SOCKET_CLOSING:
@@ -258,23 +297,22 @@ class SocketSession:
         elif frame.kind is FrameKind.SUBSCRIBE_RESULT:
             self.log.info("subscribe result", extra={"result": frame.envelope.get("result")})
 
-    async def _fell_behind(self) -> None:
-        """The hand-over waited for the writer: frames queued up behind it, and their read times overstate when
-        they came. The proof stays where it was until a pong answers a ping sent from here (the server sends
-        in order, so by then everything sent before the ping has been read)."""
-        now = self._clock()
-        self._heard_at = now  # listening again: the silence while paused was ours
-        self._behind_since_ping = now
-        await self.touch()
+    def _fell_behind(self) -> None:
+        self._behind = True
+
+    def check_caught_up(self) -> None:
+        """A reader waiting on the socket with nothing buffered anywhere (library, kernel) has read all that came:
+        the proof is now, and read times are timely again."""
+        if self._in_hand or self.ws is None or self.ended.is_set():
+            return
+        if buffered_frames(self.ws) == 0 and unread_bytes(self.ws) == 0:
+            self._behind = False
+            self.proven_at = max(self.proven_at, self._clock())
 
     def _answered(self) -> None:
         """A pong answers the oldest ping not yet answered: everything sent before that ping has been read."""
-        if not self._pings:
-            return
-        sent = self._pings.popleft()
-        self.last_frame_at = max(self.last_frame_at, sent)
-        if self._behind_since_ping is not None and sent >= self._behind_since_ping:
-            self._behind_since_ping = None  # caught up: reads are timely again
+        if self._pings:
+            self.proven_at = max(self.proven_at, self._pings.popleft())
 
     async def _watch(self) -> None:
         """Ping after silence; a socket that answers nothing within the liveness timeout is dead."""
@@ -328,18 +366,21 @@ class SocketSession:
 
         The reader is never cancelled: it hands over every frame that arrived before the close, however long the
         writer makes it wait, then ends. The session ends only then, so the ledger's clamp to unwritten events
-        covers every frame it read. A completed close handshake proves the socket until the close; without one
-        (timeout, half-open, reset), the end is the last proof, less the allowance.
+        covers every frame it read. A completed close handshake proves the socket until our close was sent;
+        without one (timeout, half-open, reset), the end is the last proof, less the allowance.
         """
         self._retiring = not self.ended.is_set()
+        closed_at = self.proven_until
         if self.ws is not None:
+            asked_at = self._clock()
             try:
                 await asyncio.wait_for(self.ws.close(1000, reason), CLOSE_WAIT)
             except Exception as exc:  # timed out or failed: dropped below, and the end is the last proof
                 self.log.warning("socket close did not complete", extra={"error": type(exc).__name__})
             if self.ws.close_code in (None, ABNORMAL_CLOSURE):
                 self.ws.transport.abort()
-        closed_at = self._closed_at(self.ws.close_code if self.ws is not None else None)
+            else:  # the server's close came after everything it sent before it heard ours
+                closed_at = max(closed_at, asked_at)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)

@@ -112,11 +112,17 @@ class ShardSupervisor:
 
     # ---------------------------------------------------------------- state
     def prove_alive(self) -> None:
-        """Tell the ledger how far each live socket has proven itself (its last frame, less the allowance)."""
+        """Tell the ledger how far each live socket has proven itself: its last frame read in time (or answered ping,
+        or the moment its reader was found caught up), less the allowance."""
         for session in self.sessions:
-            if session.live and session.confirmed_at is not None:
-                until = max(session.confirmed_at, session.proven_until)
-                self._ledger.still_alive(self.shard.id, session.channel_id, session.confirmed_at, until)
+            if session.live:
+                session.check_caught_up()
+                until = max(session.connected_at, session.proven_until)
+                self._ledger.still_alive(self.shard.id, session.channel_id, session.connected_at, until)
+
+    async def ping_live(self) -> None:
+        """A ping on every live socket: its pong is the next proof the ledger can claim."""
+        await asyncio.gather(*(s.touch() for s in list(self.sessions) if s.live))
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions if s.live)
@@ -155,7 +161,7 @@ class ShardSupervisor:
             if replacement is None:
                 break
             if current is not None:  # make-before-break: only now that the replacement is confirmed
-                self._retire_in_background(current)
+                self._retire_in_background(current, replacement)
             current = replacement
             reason = await self._next_trigger(current, slot)
             if reason is None:
@@ -166,10 +172,19 @@ class ShardSupervisor:
                 extra={"shard": self.shard.id, "slot": slot, "reason": reason, "channel_id": current.channel_id},
             )
 
-    def _retire_in_background(self, session: SocketSession) -> None:
+    def _retire_in_background(self, session: SocketSession, replacement: SocketSession) -> None:
         """The old socket hands over what it read (however long the writer makes it wait) while the slot goes on
-        watching its replacement; its tracker records the end."""
-        task = asyncio.create_task(session.retire(), name=f"retire-{session.channel_id}")
+        watching its replacement; its tracker records the end. It closes only once the replacement has been
+        connected for a delivery allowance: an event Genesys hands to the two channels at slightly different
+        moments is then on one of them, and the two claims overlap even when the close fails."""
+
+        async def retire() -> None:
+            wait = replacement.connected_at + self._settings.delivery_allowance - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await session.retire()
+
+        task = asyncio.create_task(retire(), name=f"retire-{session.channel_id}")
         self._trackers.add(task)
         task.add_done_callback(self._trackers.discard)
 
@@ -291,7 +306,7 @@ class ShardSupervisor:
         session = self._session(old.token, slot)
         old.holds_budget = False  # the channel, and its place in the budget, pass to the new socket
         try:
-            await session.reopen(old.channel)
+            await session.reopen(old.channel, replacing=old)
         except OPEN_ERRORS as exc:
             old.holds_budget = True
             if old.ended.is_set():  # its tracker has already run: give its channel back now
@@ -347,7 +362,8 @@ class ShardSupervisor:
         self._budget.live.add(session)
         self._budget.opened()
         self.sessions.add(session)
-        self._ledger.confirmed(self.shard.id, session.channel_id, session.confirmed_at)
+        # the claim starts at the connection: a socket confirmed later was delivering since (same channel, same topics)
+        self._ledger.confirmed(self.shard.id, session.channel_id, session.connected_at)
         self._coverage_changed(session.confirmed_at)
         tracker = asyncio.create_task(self._track(session))
         self._trackers.add(tracker)
@@ -359,9 +375,8 @@ class ShardSupervisor:
         self._budget.live.discard(session)
         if session.holds_budget:
             await self._budget.release()
-        assert session.confirmed_at is not None
         self._ledger.ended(
-            self.shard.id, session.channel_id, session.confirmed_at, session.alive_until, session.end_reason
+            self.shard.id, session.channel_id, session.connected_at, session.alive_until, session.end_reason
         )
         self._coverage_changed(session.alive_until)
 

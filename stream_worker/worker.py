@@ -229,6 +229,8 @@ class Worker:
         for supervisor in self.supervisors:
             supervisor.prove_alive()
         await self.ledger.flush(self._durable_until())
+        # proof comes only from pongs: ask now, so the next tick can claim up to here
+        await asyncio.gather(*(s.ping_live() for s in self.supervisors))
 
     def _durable_until(self) -> float:
         """Events published before this are stored: the oldest unstored receive time, less the delivery allowance

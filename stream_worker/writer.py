@@ -199,7 +199,7 @@ class EventWriter:
     def _settle(self, job: Job, outcome: WriteOutcome) -> None:
         if isinstance(outcome, Stored):
             if job.event is not None:
-                self._metrics.count("EventsStored")
+                self._metrics.stored(job.event.org)
                 self._metrics.lag((self._clock() - job.received_at) * 1000)
         elif isinstance(outcome, Duplicate):
             if job.event is not None:

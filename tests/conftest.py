@@ -90,7 +90,7 @@ def emf_metrics(output: str) -> list[dict[str, Any]]:
             for metric in directive["Metrics"]:
                 value = blob[metric["Name"]]
                 for v in value if isinstance(value, list) else [value]:
-                    found.append({"name": metric["Name"], "value": v, **dims})
+                    found.append({"name": metric["Name"], "value": v, "timestamp": blob["_aws"]["Timestamp"], **dims})
     return found
 
 

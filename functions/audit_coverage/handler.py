@@ -1,7 +1,8 @@
-"""Lambda entry point, invoked by EventBridge Scheduler every window: audits the last closed window of every shard.
+"""Lambda entry point, invoked by EventBridge Scheduler every window: judges every settled window of every shard
+that has no verdict yet (functions/audit_coverage/auditor.py says when a window is settled).
 
-Emits ``FleetUncoveredSeconds`` and ``FleetLiveTasks`` per shard (dimensions ``service=coverage-auditor``,
-``shard``): the alarms are on these, not on any one task's view.
+Emits ``FleetUncoveredSeconds`` and ``FleetLiveTasks`` per shard and window (dimensions ``service=coverage-auditor``,
+``shard``), stamped with the window's time: the alarms are on these, not on any one task's view.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
-from functions.audit_coverage.auditor import audit, closed_window
+from functions.audit_coverage.auditor import AuditPolicy, ShardWindow, audit
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.coverage_store import CoverageReader
+from genesys.timefmt import parse_iso
 
 SERVICE = "coverage-auditor"
 obs = observability(SERVICE)
@@ -28,7 +30,12 @@ class AuditorEnv(FunctionEnv):
     coverage_table: str = Field(min_length=1)
     shards: Json[tuple[str, ...]] = Field(min_length=1)
     window_seconds: float = Field(60, ge=10)
-    settle_seconds: float = Field(30, ge=0)
+    lookback_seconds: float = Field(600, ge=60, description="unsettled windows this old are judged as they stand")
+    task_silence_seconds: float = Field(60, gt=0, description="a task whose ledger is this quiet is dead")
+
+    @property
+    def policy(self) -> AuditPolicy:
+        return AuditPolicy(self.window_seconds, self.lookback_seconds, self.task_silence_seconds)
 
 
 class Runtime:
@@ -40,23 +47,57 @@ class Runtime:
 runtime = RuntimeCache(AuditorEnv, Runtime)
 
 
+def scheduled_time(event: dict[str, Any], now: float) -> float:
+    """The schedule's own time for this invocation (EventBridge Scheduler's ``<aws.scheduler.scheduled-time>``,
+    the same on every retry); the clock only for a hand-made invocation without it."""
+    value = event.get("scheduled_time") if isinstance(event, dict) else None
+    return parse_iso(value).timestamp() if isinstance(value, str) and value else now
+
+
+def emit(verdict: ShardWindow) -> None:
+    """The verdict's metrics, stamped with the window's own time, so a late verdict lands in its own period."""
+    for name, unit, value in (
+        ("FleetUncoveredSeconds", MetricUnit.Seconds, verdict.uncovered_seconds),
+        ("FleetLiveTasks", MetricUnit.Count, float(verdict.live_tasks)),
+    ):
+        with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
+            metric.add_dimension("service", SERVICE)
+            metric.add_dimension("shard", verdict.shard)
+            metric.set_timestamp(int(verdict.start * 1000))
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rt = runtime()
-    start, end = closed_window(time.time(), window=rt.env.window_seconds, settle=rt.env.settle_seconds)
-    reports = audit(rt.env.shards, rt.reader.sessions, start, end)
-    for report in reports:
-        for name, unit, value in (
-            ("FleetUncoveredSeconds", MetricUnit.Seconds, report.uncovered_seconds),
-            ("FleetLiveTasks", MetricUnit.Count, float(report.live_tasks)),
+    now = time.time()
+    scheduled = scheduled_time(event, now)
+    policy = rt.env.policy
+    verdicts = audit(
+        rt.env.shards,
+        rt.reader.sessions,
+        rt.reader.heartbeats(),
+        lambda shard: rt.reader.judged(shard, scheduled - policy.lookback),
+        scheduled=scheduled,
+        now=now,
+        policy=policy,
+    )
+    recorded = []
+    for verdict in verdicts:
+        if not rt.reader.record_verdict(
+            verdict.shard,
+            verdict.start,
+            uncovered_seconds=verdict.uncovered_seconds,
+            live_tasks=verdict.live_tasks,
+            forced=verdict.forced,
+            judged_at=now,
         ):
-            with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
-                metric.add_dimension("service", SERVICE)
-                metric.add_dimension("shard", report.shard)
-        if report.uncovered_seconds:
+            continue  # another run judged it first: its metric is out already
+        emit(verdict)
+        recorded.append(verdict)
+        if verdict.uncovered_seconds:
             logger.error(
                 "fleet coverage gap",
-                extra={"shard": report.shard, "window_start": start, "uncovered_s": report.uncovered_seconds},
+                extra={"shard": verdict.shard, "window_start": verdict.start, "uncovered_s": verdict.uncovered_seconds},
             )
-    return {"window": [start, end], "shards": [asdict(r) for r in reports]}
+    return {"scheduled": scheduled, "verdicts": [asdict(v) for v in recorded]}

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -24,7 +25,8 @@ from evidence.store import Duplicate, EventStore, Rejected, Stored
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.consume_events.partner_events import MalformedPartnerEvent, notification
 
-obs = observability("eventbridge-consumer")
+SERVICE = "eventbridge-consumer"
+obs = observability(SERVICE)
 logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -46,6 +48,7 @@ runtime = RuntimeCache(ConsumerEnv, Runtime)
 
 
 _tally: Counter[str] = Counter()  # this invocation's counts: one metric value each, not one per record
+_received_by_org: Counter[str] = Counter()  # EventBridgeSilent-<org> needs each org's own traffic
 
 
 def _count(name: str) -> None:
@@ -71,6 +74,7 @@ def record_handler(record: SQSRecord) -> None:
     except MalformedPartnerEvent as exc:
         _quarantine(rt, record.body, str(exc), record)
         return
+    _received_by_org[received.org] += 1
     item, overflow = event_item(received, ttl_days=rt.env.event_ttl_days)
     outcome = rt.store.put_new(received.key, item, overflow)
     if isinstance(outcome, Stored):
@@ -88,6 +92,7 @@ def record_handler(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     metrics.add_dimension("source", EVENTBRIDGE)
     _tally.clear()
+    _received_by_org.clear()
     try:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
@@ -95,3 +100,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     finally:
         for name, value in _tally.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        for org, value in _received_by_org.items():
+            with single_metric(
+                name="EventsReceived", unit=MetricUnit.Count, value=value, namespace=metrics.namespace
+            ) as metric:
+                for dimension, dim_value in (("service", SERVICE), ("org", org), ("source", EVENTBRIDGE)):
+                    metric.add_dimension(dimension, dim_value)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evidence.frames import FrameKind, classify
 from evidence.records import EVENTBRIDGE, Received
+from genesys.timefmt import parse_iso
 from genesys.validation import describe
 
 SOURCE_PATTERN = re.compile(r"^aws\.partner/genesys\.com/cloud/[0-9a-fA-F-]{1,64}/[A-Za-z0-9._-]{1,64}$")
@@ -48,5 +49,25 @@ def notification(body: str, orgs: dict[str, str], received_at: float) -> Receive
     if frame.kind is not FrameKind.EVENT:
         raise MalformedPartnerEvent(f"detail is not a notification: {frame.reason or frame.kind.value}")
     return Received.of(
-        raw, frame.envelope, f"eventbridge:{event.id}", EVENTBRIDGE, org, received_at, EVENTBRIDGE, key=frame.key
+        raw,
+        frame.envelope,
+        f"eventbridge:{event.id}",
+        EVENTBRIDGE,
+        org,
+        received_at,
+        EVENTBRIDGE,
+        key=frame.key,
+        event_at=event_time(event.detail),
     )
+
+
+def event_time(detail: dict[str, Any]) -> float | None:
+    """``detail.timestamp`` (ISO, milliseconds), when Genesys gave one: an event delivered days late after an
+    outage keeps the time it happened. None when missing or unreadable (the receive time stands in)."""
+    stamp = detail.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return parse_iso(stamp).timestamp()
+    except ValueError:
+        return None

@@ -15,7 +15,8 @@ from infra.bundling import bridge_function
 from infra.config import BridgeConfig
 
 WINDOW_SECONDS = 60
-SETTLE_SECONDS = 45  # a task's ledger trails by at most ~21 s (a ping every 10 s, written every 10 s)
+LOOKBACK_SECONDS = 600  # a window still unsettled this long after it ended is judged as it stands
+TASK_SILENCE_SECONDS = 60  # tasks write their ledger every 10 s: six missed writes is a dead task
 
 
 class CoverageAuditor(Construct):
@@ -38,20 +39,33 @@ class CoverageAuditor(Construct):
                 "COVERAGE_TABLE": coverage.table_name,
                 "SHARDS": json.dumps([s.id for s in config.shards()]),
                 "WINDOW_SECONDS": str(WINDOW_SECONDS),
-                "SETTLE_SECONDS": str(SETTLE_SECONDS),
+                "LOOKBACK_SECONDS": str(LOOKBACK_SECONDS),
+                "TASK_SILENCE_SECONDS": str(TASK_SILENCE_SECONDS),
                 "POWERTOOLS_METRICS_NAMESPACE": config.metrics_namespace,
                 "POWERTOOLS_SERVICE_NAME": "coverage-auditor",
             },
             timeout=Duration.seconds(50),
             reserved_concurrency=1,
         )
+        # reads the ledger, writes one verdict per shard and window (PutItem only: no update, no delete)
         coverage.grant_read_data(self.function)
+        coverage.grant(self.function, "dynamodb:PutItem")
+        if coverage.encryption_key is not None:
+            coverage.encryption_key.grant(self.function, "kms:Encrypt", "kms:GenerateDataKey")
         self.schedule = scheduler.Schedule(
             self,
             "Every window",
             schedule=scheduler.ScheduleExpression.rate(Duration.seconds(WINDOW_SECONDS)),
             description="Merge the coverage ledger of every task per shard",
             target=targets.LambdaInvoke(
-                self.function, dead_letter_queue=dead_letters, retry_attempts=1, max_event_age=Duration.minutes(1)
+                self.function,
+                # the schedule's own time, identical on a retry: the windows judged never depend on invocation delay
+                # (EventBridge Scheduler User Guide, "Adding context attributes")
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"scheduled_time": scheduler.ContextAttribute.scheduled_time}
+                ),
+                dead_letter_queue=dead_letters,
+                retry_attempts=1,
+                max_event_age=Duration.minutes(1),
             ),
         )

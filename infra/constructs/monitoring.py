@@ -190,11 +190,14 @@ class Monitoring(Construct):
             silence = cw.MathExpression(
                 expression="IF(ws > 0 AND FILL(eb, 0) == 0, 1, 0)",
                 using_metrics={
-                    "ws": self._metric("EventsStored", {**WORKER, "source": "websocket"}, "Sum", Duration.minutes(15)),
+                    # both per org: one org's Pending bus must not hide behind another org's traffic
+                    "ws": self._metric(
+                        "EventsStored", {**WORKER, "org": org_name, "source": "websocket"}, "Sum", Duration.minutes(15)
+                    ),
                     "eb": cw.Metric(
                         namespace=config.metrics_namespace,
                         metric_name="EventsReceived",
-                        dimensions_map={"service": "eventbridge-consumer", "source": "eventbridge"},
+                        dimensions_map={"service": "eventbridge-consumer", "org": org_name, "source": "eventbridge"},
                         statistic="Sum",
                         period=Duration.minutes(15),
                     ),

@@ -113,3 +113,24 @@ def test_a_task_runs_a_writer_process_per_whole_vcpu(tmp_path, vcpu, cpu, memory
 def test_a_task_size_fargate_does_not_offer_is_refused_at_synth():
     with pytest.raises(ConfigError, match="Fargate runs tasks of"):
         load_config({"bridge": {**copy.deepcopy(BRIDGE), "worker_vcpu": 3}}, allow_example=True)
+
+
+def test_the_auditor_is_told_the_schedules_own_time_and_may_write_its_verdicts(template):
+    """EventBridge Scheduler replaces ``<aws.scheduler.scheduled-time>`` in a target's input with the time the
+    schedule fired for, the same on each retry (EventBridge Scheduler User Guide, "Adding context attributes"):
+    the auditor's windows come from it. Its verdicts go to the coverage table once each, so it may write there."""
+    (schedule,) = [
+        s
+        for s in template.find_resources("AWS::Scheduler::Schedule").values()
+        if "coverage ledger" in s["Properties"].get("Description", "")
+    ]
+    target = schedule["Properties"]["Target"]
+    assert json.loads(target["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    auditor_policies = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if any("Auditor" in str(role) for role in policy["Properties"].get("Roles", []))
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in auditor_policies for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"dynamodb:PutItem", "dynamodb:Query"} <= actions

@@ -103,11 +103,14 @@ async def test_both_paths_up_store_every_event_exactly_once(aws, make_emulator, 
     assert listed == {**{k: str(v) for k, v in by_source.items()}, "total": str(sum(by_source.values()))}
 
     metrics = Counter[tuple[str, str]]()
+    per_org = Counter[tuple[str, str]]()  # the same counts per org, as EventBridgeSilent-<org> reads them
     for m in emf_metrics(capsys.readouterr().out):
         if m.get("source"):
-            metrics[(m["name"], m["source"])] += m["value"]
+            (per_org if "org" in m else metrics)[(m["name"], m["source"])] += m["value"]
     for source in ("websocket", "eventbridge"):
         assert metrics[("EventsStored", source)] == by_source[source], source
+    assert per_org[("EventsStored", "websocket")] == by_source["websocket"]
+    assert per_org[("EventsReceived", "eventbridge")] == metrics[("EventsReceived", "eventbridge")]
     received = metrics[("EventsReceived", "eventbridge")]  # events keep flowing: some are still on their way
     assert 0 < received <= sum(len(ids) for ids in bridge.emulator.eventbridge_paths().values())
     assert metrics[("EventsStored", "eventbridge")] + metrics[("DuplicatesAbsorbed", "eventbridge")] == received

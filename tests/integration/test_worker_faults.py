@@ -25,12 +25,12 @@ from tests.support.bridge import (
     all_sockets_live,
     finish,
     first_socket,
+    ledger_sessions,
     rotations,
     running_bridge,
     sessions_on,
     stored,
     stores_more,
-    table_items,
 )
 
 pytestmark = pytest.mark.slow
@@ -187,16 +187,16 @@ async def test_randomized_chaos_loses_nothing_where_the_naive_client_loses(aws, 
 
 
 async def test_a_half_open_socket_ends_at_its_last_frame_in_the_ledger(aws, make_emulator, tmp_path):
-    """Given a socket that stays open and answers nothing, not even protocol pings, its ledger end is its last frame."""
+    """Given a socket that stays open and answers nothing, not even pings, its ledger end is its last proof."""
     bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
     victim = first_socket(bridge)
     (session,) = sessions_on(bridge, victim)
     bridge.fault("half_open_socket", channel=victim, seconds=10)
     await eventually(lambda: session.ended.is_set(), 6, "the half-open socket is declared dead")
-    last_frame = session.last_frame_at
+    last_frame = session.proven_at
     await all_sockets_live(bridge)
     await finish(bridge)
-    items = [i for i in table_items(bridge.names.coverage_table) if i["channel_id"]["S"] == victim]
+    items = [i for i in ledger_sessions(bridge) if i["channel_id"]["S"] == victim]
     (item,) = items
     assert abs(int(item["end_ms"]["N"]) / 1000 - last_frame) < 1.0
     assert item["end_reason"]["S"] == "liveness"
@@ -263,7 +263,7 @@ async def test_a_neighbour_at_the_channel_limit_never_makes_us_evict_our_own(aws
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await asyncio.gather(*readers, return_exceptions=True)
     await finish(bridge)
-    ours = {i["channel_id"]["S"] for i in table_items(bridge.names.coverage_table)}
+    ours = {i["channel_id"]["S"] for i in ledger_sessions(bridge)}
     evictions = bridge.emulator.snapshot()["evictions"]
     assert evictions, "the client was at the limit: every creation evicted someone"
     assert [e for e in evictions if e["channel"] in ours and e["connected"]] == []

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from emulator.server import EmulatorServer
+from evidence.coverage import is_shard
 from functions.mint_token.policy import RefreshPolicy
 from local_stack.bridge import LocalBridge, build_bridge
 from local_stack.waiting import eventually
@@ -60,8 +61,17 @@ async def finish(bridge: LocalBridge, *, gaps_reported: bool = False) -> Verific
     assert await bridge.stop() == 0
     result = bridge.verification(gaps_reported=gaps_reported)
     assert result.published > 0
-    assert result.ok, result
+    assert result.ok, summary(result)
     return result
+
+
+def summary(result: Verification) -> str:
+    """The verdict in one line, with when the first lost events were published (never their whole bodies)."""
+    lost = ", ".join(f"#{e['seq']} {e['topic']} at {e['published_at']:.3f}" for e in result.lost_events[:5])
+    return (
+        f"published={result.published} stored={result.stored} lost={result.lost} in_gaps={result.in_gaps} "
+        f"duplicates={result.duplicates} extra={result.extra} collapsed={result.collapsed}; first lost: {lost}"
+    )
 
 
 def first_socket(bridge: LocalBridge) -> str:
@@ -97,6 +107,11 @@ async def all_sockets_live(bridge: LocalBridge, within: float = 10.0) -> None:
         within,
         f"{wanted} live sockets on every shard",
     )
+
+
+def ledger_sessions(bridge: LocalBridge) -> list[dict[str, Any]]:
+    """Every session item of the coverage table (not the tasks' heartbeats or the auditor's verdicts)."""
+    return [i for i in table_items(bridge.names.coverage_table) if is_shard(i["shard"]["S"])]
 
 
 def table_items(table: str) -> list[dict[str, Any]]:

@@ -33,7 +33,12 @@ ADAPTERS: dict[str, set[str]] = {
         "functions/coverage_store.py",
         "evidence/store.py",
     },
-    "botocore": {"stream_worker/aws.py", "functions/secrets_store.py", "evidence/store.py"},
+    "botocore": {
+        "stream_worker/aws.py",
+        "functions/secrets_store.py",
+        "functions/coverage_store.py",
+        "evidence/store.py",
+    },
     "httpx": {"genesys/http.py", "genesys/oauth.py", "genesys/notifications.py", "stream_worker/verify.py"},
     "websockets": {"stream_worker/connection.py", "stream_worker/session.py"},
 }

@@ -133,7 +133,7 @@ def live_session(sink: Any, clock: Clock, allowance: float = 1.0) -> tuple[Socke
     connection = FakeConnection("fake://ch-1", [])
     session.channel = Channel("ch-1", "fake://ch-1", None)
     session.ws = connection  # type: ignore[assignment]
-    session.last_frame_at = session._heard_at = clock()
+    session.proven_at = session._heard_at = clock()
     session._reader = asyncio.create_task(session._read())
     session._watcher = asyncio.create_task(session._watch())
     return session, connection
@@ -177,49 +177,48 @@ async def test_a_full_writer_pauses_reading_and_is_never_taken_for_a_dead_socket
     await hang_up(session, connection)
 
 
-async def test_reading_behind_the_writer_proves_nothing_until_a_later_ping_is_answered():
-    """Given frames read late because the writer was full, the ledger's proof stays at the last timely frame until
-    the pong to a ping sent after the wait, and then moves to that ping's send time."""
+async def test_frames_read_late_prove_nothing_of_when_they_came_an_answered_ping_does():
+    """Given frames read 30 s late because the writer was full, the ledger's proof does not move with them; a pong
+    moves it to the send time of the ping it answers (the server answers in order), and no further."""
     clock = Clock()
     sink = GatedSink()
     session, connection = live_session(sink, clock, allowance=1.0)
     connection.silent = True  # pongs come when the test says
     connection.push(event_frame(1))
     await eventually(lambda: sink.waiting == 1, 1, "the hand-over waits")
-    proof_before = session.last_frame_at
+    proof_before = session.proven_at
     clock.now += 30
     connection.push(event_frame(2))  # arrived at some moment in those 30 s: its read time says nothing
     sink.room.set()
     await eventually(lambda: len(sink.events) == 2, 1, "both handed over")
-    assert session.last_frame_at == proof_before
-    pings = list(session._pings)  # the watchdog's, unanswered, then the catch-up ping sent when the wait ended
-    ping_at = pings[-1]
-    assert ping_at == clock.now
+    assert session.proven_at == proof_before
+    await session.touch()
+    pinged_at = clock.now
     clock.now += 2
-    for _ in pings[:-1]:
-        connection.push(PONG)  # answers to the earlier pings prove only until those were sent
-    await eventually(lambda: len(session._pings) == 1, 1, "the earlier pings answered")
-    assert session.last_frame_at < ping_at
-    connection.push(PONG)
-    await eventually(lambda: session.last_frame_at == ping_at, 1, "the pong moves the proof to its ping")
-    assert session.proven_until == ping_at - 1.0
+    for _ in range(len(session._pings)):
+        connection.push(PONG)
+    await eventually(lambda: not session._pings, 1, "every ping answered")
+    assert session.proven_at == pinged_at
+    assert session.proven_until == pinged_at - 1.0
     await hang_up(session, connection)
 
 
 @pytest.mark.parametrize(("half_open", "ends_at_close"), [(True, False), (False, True)])
 async def test_a_retired_socket_ends_at_its_close_only_when_the_handshake_completes(half_open, ends_at_close):
-    """Given a socket whose last frame came at t, retired 30 s later: with a close handshake the session ends at
-    the close; half-open (no close frame, the close times out), it ends at the last frame less the allowance."""
+    """Given a socket last proven at t, retired 30 s later: with a close handshake the session ends when the close
+    was sent; half-open (no close frame, the close times out), at its last proof less the allowance."""
     clock = Clock()
     sink = RecordingSink()
     session, connection = live_session(sink, clock, allowance=1.0)
     connection.push(event_frame(1))
     await eventually(lambda: len(sink.events) == 1, 1, "the frame is read")
-    last_frame = clock.now
+    await session.touch()
+    await eventually(lambda: not session._pings, 1, "the ping is answered")
+    proven = session.proven_at
     connection.half_open = half_open
     clock.now += 30
     await session.retire()
-    assert session.alive_until == (clock.now if ends_at_close else last_frame - 1.0)
+    assert session.alive_until == (clock.now if ends_at_close else proven - 1.0)
     assert session.end_reason == "retired"
 
 

@@ -15,7 +15,6 @@ from stream_worker.metrics import WorkerMetrics
 from stream_worker.supervisor import ChannelBudget, ShardSupervisor
 from stream_worker.token_wait import TokenWait
 from tests.support.fakes import (
-    HEARTBEAT,
     FakeGenesys,
     FakeReader,
     MemoryTable,
@@ -140,17 +139,17 @@ async def test_a_dropped_socket_is_replaced_and_its_channel_released():
     await harness.stop()
 
 
-async def test_a_silent_socket_is_dead_at_its_last_frame():
-    """Given a socket that stops answering, the watchdog ends it at its last frame (less the delivery allowance)."""
+async def test_a_silent_socket_is_dead_at_its_last_proof():
+    """Given a socket that stops answering, the watchdog ends it at its last answered ping (less the allowance)."""
     harness = await Harness().start()
     victim = harness.session(0)
-    victim.ws.push(HEARTBEAT)
-    await eventually(lambda: victim.last_frame_at > victim.confirmed_at, 1, "the heartbeat is read")
-    last_frame = victim.last_frame_at
+    await eventually(lambda: victim.proven_at > victim.confirmed_at, 2, "a ping is answered")
     victim.ws.silent = True
+    silenced_at = time.time()
     await eventually(lambda: victim.ended.is_set(), 3, "the silent socket is declared dead")
     assert victim.end_reason == "liveness"
-    assert victim.alive_until == last_frame - harness.supervisor._settings.delivery_allowance
+    assert victim.alive_until == victim.proven_at - harness.supervisor._settings.delivery_allowance
+    assert victim.confirmed_at <= victim.proven_at <= silenced_at  # never the moment its death was noticed
     await harness.stop()
 
 
