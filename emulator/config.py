@@ -34,6 +34,10 @@ class EmulatorConfig:
     # bytes have waited unsent that many seconds without the buffer emptying (what waited is lost with it)
     slow_reader_bytes: int | None = None
     slow_reader_seconds: float | None = None
+    # Genesys sends notifications whose content repeats an earlier one's (a count back to 0, a status sent again):
+    # this share of the generated events re-sends an earlier body of its topic as a new notification, and bodies
+    # then carry plain timestamps (two state changes may share a millisecond) instead of forced unique ones
+    repeat_content: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {

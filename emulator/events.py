@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from genesys.timefmt import iso_ms
 from genesys.topics import match_template
@@ -13,20 +13,25 @@ _PRESENCES = ("Available", "Away", "Busy", "Break", "Meal", "Meeting", "Training
 _ROUTING = ("IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING", "OFF_QUEUE")
 _MEDIA = ("voice", "chat", "email", "message", "callback")
 _AUDIT_ACTIONS = ("Create", "Update", "Delete", "Read")
+T = TypeVar("T")
 
 
 class EventFactory:
     """Builds envelopes. The same seed and the same sequence of topics give the same envelopes."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, unique_stamps: bool = True) -> None:
         self._rng = random.Random(seed)
         self._last_ms = 0
+        self._unique = unique_stamps  # off: two state changes may share a millisecond, so a body may repeat
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def choice(self, items: list[str]) -> str:
+    def choice(self, items: list[T]) -> T:
         return self._rng.choice(items)
+
+    def chance(self, probability: float) -> bool:
+        return probability > 0 and self._rng.random() < probability
 
     def envelope(self, topic: str, now: float, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
@@ -37,10 +42,11 @@ class EventFactory:
         }
 
     def body(self, topic: str, now: float) -> dict[str, Any]:
-        # one notification per millisecond at most: two state changes never share a timestamp, so two distinct
-        # notifications never share a body (the event key is topic + body)
-        self._last_ms = max(int(now * 1000), self._last_ms + 1)
-        now = self._last_ms / 1000
+        # unless content may repeat (the emulator's repeat switch): one notification per millisecond at most, so two
+        # state changes never share a timestamp and two distinct notifications never share a body
+        if self._unique:
+            self._last_ms = max(int(now * 1000), self._last_ms + 1)
+            now = self._last_ms / 1000
         stamp = iso_ms(now)
         matched = match_template(topic)
         groups = matched[1] if matched else {}

@@ -62,6 +62,9 @@ class BurstSpec(Spec):
 class PublishSpec(Spec):
     topic: str
     body: dict[str, Any] | None = None
+    times: int = Field(
+        1, ge=1, le=100, description="publish the same body this many times at once (each its own notification)"
+    )
 
 
 def _drop(state: GenesysState, spec: Spec) -> int:
@@ -180,8 +183,10 @@ def _burst(state: GenesysState, spec: BurstSpec) -> int:
 
 
 def _publish(state: GenesysState, spec: PublishSpec) -> int:
-    state.publish(spec.topic, spec.body)
-    return 1
+    body = spec.body if spec.body is not None else state.factory.body(spec.topic, state.clock())
+    for _ in range(spec.times):  # one body, several notifications: each its own CorrelationId, same millisecond
+        state.publish(spec.topic, body)
+    return spec.times
 
 
 Handler = Callable[[GenesysState, Any], int]

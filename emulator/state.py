@@ -163,7 +163,8 @@ class GenesysState:
         self.events: list[PublishedEvent] = []
         self.interest: dict[str, None] = {}  # every topic ever subscribed: events keep flowing after sockets go
         self.failures: dict[str, InjectedFailures] = {}
-        self.factory = EventFactory(config.seed)
+        self.factory = EventFactory(config.seed, unique_stamps=config.repeat_content == 0)
+        self._bodies: dict[str, list[dict[str, Any]]] = {}  # bodies sent per topic, for the repeat switch
         self.eventbridge = PartnerPublisher(config.eventbridge) if config.eventbridge else None
         self._channel_counter = 0
         self._creations: dict[str, deque[float]] = {}
@@ -369,12 +370,17 @@ class GenesysState:
         for _ in range(count):
             chosen = self.factory.choice(topics)
             body = None
-            if size is not None:
+            earlier = self._bodies.get(chosen)
+            if earlier and self.factory.chance(self.config.repeat_content):
+                body = self.factory.choice(earlier)  # content that repeats an earlier notification's, exactly
+            elif size is not None:
                 body = self.factory.body(chosen, self.clock())
                 short = size - len(json.dumps(self.factory.envelope(chosen, 0, body)))
                 if short > 0:  # what a larger notification carries: participants, attributes, segments
                     body["attributes"] = {f"a{i:03d}": "x" * 20 for i in range(max(1, short // 30))}
-            self.publish(chosen, body)
+            sent = self.publish(chosen, body)
+            if self.config.repeat_content:
+                self._bodies.setdefault(chosen, []).append(sent.envelope["eventBody"])
         return count
 
     # ---------------------------------------------------------------- time

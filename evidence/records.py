@@ -9,6 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from evidence.arrivals import NO_ID, WEBSOCKET, arrival_of, arrivals_attribute
 from evidence.keys import KEY_VERSION, envelope_key
 from evidence.schema import TIME_SPREAD
 from genesys.timefmt import iso_ms, utc_hour
@@ -16,7 +17,6 @@ from genesys.topics import entity_ids
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
 QUARANTINE_TOPIC = "_quarantine"
-WEBSOCKET, EVENTBRIDGE = "websocket", "eventbridge"
 REASON_LIMIT = 500  # characters of a quarantine reason (DynamoDB messages can be long)
 Item = dict[str, Any]  # DynamoDB's attribute-value form, as PutItem takes it
 _serializer = TypeSerializer()
@@ -54,6 +54,7 @@ class Received:
     key: str  # envelope_key(envelope), computed once on arrival
     source: str = WEBSOCKET  # the path that delivered it: websocket or eventbridge
     event_at: float = 0.0  # the event's own time: EventBridge's detail.timestamp; on a socket, its receive time
+    arrival: str = NO_ID  # the path's identifier of this notification (evidence/arrivals.py)
 
     @classmethod
     def of(
@@ -71,7 +72,8 @@ class Received:
         """``key``: the envelope's event key when already known (``Frame.key``); ``event_at``: the event's own
         time when the path says it (EventBridge), else the receive time."""
         key = key or envelope_key(envelope)
-        return cls(raw, envelope, channel_id, shard, org, at, key, source, at if event_at is None else event_at)
+        event_at = at if event_at is None else event_at
+        return cls(raw, envelope, channel_id, shard, org, at, key, source, event_at, arrival_of(envelope, source))
 
 
 def entity_of(topic: str) -> str:
@@ -115,6 +117,8 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
         "time_bucket": {"S": time_bucket(event.received_at, event.key)},
         "source": {"S": event.source},
         "key_version": {"N": _KEY_VERSION},
+        "arrival": {"S": event.arrival},
+        arrivals_attribute(event.source): {"SS": [event.arrival]},
     }
     metadata = event.envelope.get("metadata")
     if isinstance(metadata, dict) and metadata.get("CorrelationId"):

@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
+from evidence.arrivals import MAX_ORDINAL, Match, arrivals_attribute, at_ordinal, match, ordinal_key
 from evidence.records import Item, payload_object_key
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ class ItemFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """The first copy of this event key: the item is now in the table."""
+    """The first copy of this notification: the item is now in the table. ``ordinal`` > 1: its content repeats an
+    earlier notification's, and it is kept as an item of its own (evidence/arrivals.py)."""
+
+    ordinal: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,49 @@ class EventStore:
         self._bucket = bucket
 
     def put_new(self, key: str, item: Item, overflow: bytes | None) -> WriteOutcome:
+        """Store a notification once. An event item that meets an item of the same content is a copy of it, or
+        the next distinct notification of that content (evidence/arrivals.py); any other item is put once."""
+        arrival = item.get("arrival", {}).get("S")
+        if arrival is None or item.get("kind", {}).get("S") != "event":
+            return self._put(key, item, overflow)
+        source = item["source"]["S"]
+        for ordinal in range(1, MAX_ORDINAL + 1):
+            outcome = self._put(ordinal_key(key, ordinal), at_ordinal(item, key, ordinal), overflow)
+            if not isinstance(outcome, Duplicate):
+                return Stored(ordinal) if isinstance(outcome, Stored) else outcome
+            existing: Item | None = outcome.existing
+            while existing is not None:
+                verdict = match(existing, source, arrival)
+                if verdict is Match.SAME:
+                    return outcome
+                if verdict is Match.OTHER:
+                    break
+                existing = self._take(ordinal_key(key, ordinal), source, arrival)
+                if existing is None:
+                    return outcome  # taken: this arrival is that item's copy on this path
+        return Rejected(f"content repeated by more than {MAX_ORDINAL} distinct notifications")
+
+    def _take(self, pk: str, source: str, arrival: str) -> Item | None:
+        """Record the arrival on an item its path has not recorded yet; the item as it now is when another
+        arrival of the path took it first (then it is judged again)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression="ADD #a :a",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#a)",
+                ExpressionAttributeNames={"#pk": "pk", "#a": arrivals_attribute(source)},
+                ExpressionAttributeValues={":a": {"SS": [arrival]}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                current: Item = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
+                return current or None  # gone (expired): nothing left to judge against
+            raise _retryable(exc) from exc
+        return None
+
+    def _put(self, key: str, item: Item, overflow: bytes | None) -> WriteOutcome:
         try:
             if overflow is not None:
                 object_key = payload_object_key(key.replace("#", "_"))
@@ -112,9 +159,7 @@ class EventStore:
                 return Duplicate(existing)
             if code in PERMANENT_ERRORS:
                 return Rejected(f"{code}: {error.get('Message', '')}")
-            if code in STORE_SIDE_ERRORS:
-                raise
-            raise ItemFailed(code, str(error.get("Message", ""))) from exc
+            raise _retryable(exc) from exc
         except ParamValidationError as exc:  # refused before sending: no retry can change that
             return Rejected(f"ParamValidationError: {exc}")
         return Stored()
@@ -123,3 +168,10 @@ class EventStore:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+
+def _retryable(exc: ClientError) -> Exception:
+    """What the caller retries: the store's own trouble as it came, anything naming no cause as ``ItemFailed``."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    return exc if code in STORE_SIDE_ERRORS else ItemFailed(code, str(error.get("Message", "")))

@@ -16,6 +16,7 @@ half of the SHA-256 hex key), about 90 bytes each, not as 64-character strings.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -37,11 +38,12 @@ class DedupeWindow:
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
 
-    def seen(self, key: str) -> bool:
-        """True when ``key`` was offered within the window; otherwise remembers it and returns False."""
+    def seen(self, key: str, arrival: str = "") -> bool:
+        """True when ``key`` (with ``arrival``: one notification of that content) was offered within the window;
+        otherwise remembers it and returns False."""
         if not self._enabled:
             return False
-        compact = _compact(key)
+        compact = _compact(key, arrival)
         if compact in self._current or compact in self._previous:
             return True
         now = self._clock()
@@ -53,12 +55,19 @@ class DedupeWindow:
         self._current.add(compact)
         return False
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: str, arrival: str = "") -> None:
         """The job that held ``key`` was dropped before it was written: a later copy must be written, not absorbed."""
-        compact = _compact(key)
+        compact = _compact(key, arrival)
         self._current.discard(compact)
         self._previous.discard(compact)
 
 
-def _compact(key: str) -> int | str:
-    return int(key[:32], 16) if len(key) == 64 else key  # quarantine keys: rare, kept whole
+def _compact(key: str, arrival: str) -> int | str:
+    """128 bits of the key, mixed with 128 bits of the arrival's hash: a notification whose content repeats an
+    earlier one's (another arrival) is not taken for its copy."""
+    if len(key) != 64:
+        return key if not arrival else f"{key}|{arrival}"  # quarantine keys: rare, kept whole
+    mixed = int(key[:32], 16)
+    if arrival:
+        mixed ^= int.from_bytes(hashlib.blake2b(arrival.encode(), digest_size=16).digest(), "big")
+    return mixed

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from evidence.records import WEBSOCKET
+from evidence.arrivals import WEBSOCKET
 from genesys.observability import metrics_namespace
 
 COUNTERS = (
@@ -22,6 +22,7 @@ COUNTERS = (
     "WriteRejected",
     "Quarantined",
     "RejectedTopics",
+    "RepeatedContent",
 )
 BY_SOURCE = ("EventsStored", "DuplicatesAbsorbed")
 LAG_SAMPLES = 99  # Powertools flushes by itself at 100 values of one metric, which would split the blob

@@ -100,7 +100,7 @@ class EventWriter:
     async def submit(self, event: Received) -> bool:
         """Queue the event for its put; True when the queue was full and the caller had to wait (backpressure)."""
         self._metrics.count("EventsReceived")
-        if self._recent.seen(event.key):
+        if self._recent.seen(event.key, event.arrival):
             self._metrics.count("DuplicatesAbsorbed")
             return False
         item, overflow = event_item(event, ttl_days=self._ttl_days)
@@ -136,7 +136,7 @@ class EventWriter:
         try:
             return await self._enqueue(job)
         except BaseException:
-            self._recent.forget(job.key)
+            self._recent.forget(job.key, job.event.arrival if job.event is not None else "")
             raise
 
     async def _enqueue(self, job: Job) -> bool:
@@ -200,6 +200,8 @@ class EventWriter:
         if isinstance(outcome, Stored):
             if job.event is not None:
                 self._metrics.stored(job.event.org)
+                if outcome.ordinal > 1:  # its content repeats an earlier notification's: kept as its own item
+                    self._metrics.count("RepeatedContent")
                 self._metrics.lag((self._clock() - job.received_at) * 1000)
         elif isinstance(outcome, Duplicate):
             if job.event is not None:

@@ -19,8 +19,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
+from evidence.arrivals import EVENTBRIDGE
 from evidence.frames import excerpt
-from evidence.records import EVENTBRIDGE, event_item, quarantine_item
+from evidence.records import event_item, quarantine_item
 from evidence.store import Duplicate, EventStore, Rejected, Stored
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.consume_events.partner_events import MalformedPartnerEvent, notification
@@ -79,6 +80,8 @@ def record_handler(record: SQSRecord) -> None:
     outcome = rt.store.put_new(received.key, item, overflow)
     if isinstance(outcome, Stored):
         _count("EventsStored")
+        if outcome.ordinal > 1:
+            _count("RepeatedContent")
         _count("OnlyViaEventBridge")  # stored first here: the websocket fleet had not stored it (missed, or behind)
     elif isinstance(outcome, Duplicate):
         _count("DuplicatesAbsorbed")

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evidence.arrivals import EVENTBRIDGE
 from evidence.frames import FrameKind, classify
-from evidence.records import EVENTBRIDGE, Received
+from evidence.records import Received
 from genesys.timefmt import parse_iso
 from genesys.validation import describe
 

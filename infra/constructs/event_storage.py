@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from evidence.arrivals import ARRIVAL_UPDATE_ATTRIBUTES
 from evidence.schema import COVERAGE, EVENTS, TableLayout
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
@@ -91,10 +92,20 @@ class EventStorage(Construct):
         )
 
     def grant_event_writes(self, role: iam.IRole, *, ledger: bool = False) -> None:
-        """PutItem on the events table (and the coverage ledger), PutObject under envelopes/, and the key only
-        through DynamoDB and S3 in this region (metrics go out as EMF log lines: no cloudwatch:PutMetricData)."""
+        """PutItem on the events table (and the coverage ledger), UpdateItem of an event's arrivals only, PutObject
+        under envelopes/, and the key only through DynamoDB and S3 in this region (metrics go out as EMF log lines:
+        no cloudwatch:PutMetricData)."""
         tables = [self.events.table_arn, *([self.coverage.table_arn] if ledger else [])]
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=tables))
+        # the one change a writer makes to a stored event: recording its path's arrival (evidence/arrivals.py).
+        # dynamodb:Attributes limits the request to the key and those attributes, so no writer can edit evidence
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.events.table_arn],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(ARRIVAL_UPDATE_ATTRIBUTES)}},
+            )
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.payloads.arn_for_objects("envelopes/*")])
         )

@@ -338,3 +338,22 @@ def test_the_image_and_the_lambda_bundle_install_every_package_their_code_import
     image = normalise(image_line.group(1).split())
     assert _runtime_distributions(WORKER_PACKAGES) <= image
     assert _runtime_distributions(LAMBDA_PACKAGES) <= normalise(LAMBDA_REQUIREMENTS)
+
+
+def test_writers_may_update_only_the_arrivals_of_a_stored_event(template):
+    """An event writer's UpdateItem is limited by ``dynamodb:Attributes`` ("the list of top-level attribute names
+    accessible by a request", Amazon DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained
+    access control") to the key and the per-path arrival sets: recording a copy's arrival is the one change a
+    writer can make to a stored event, and it can neither edit an envelope nor delete an item."""
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    updates = [s for s in statements if "dynamodb:UpdateItem" in json.dumps(s["Action"])]
+    assert updates
+    for statement in updates:
+        assert statement["Action"] == "dynamodb:UpdateItem"
+        allowed = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        assert sorted(allowed) == ["arrivals_eventbridge", "arrivals_websocket", "pk"]
+    assert not [s for s in statements if "dynamodb:DeleteItem" in json.dumps(s["Action"])]

@@ -7,17 +7,18 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 
 import boto3
 import pytest
 
-from evidence.keys import envelope_key
+from evidence.keys import envelope_key, event_key
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from local_stack.waiting import eventually
 from stream_worker.put_lanes import ProcessLanes
 from stream_worker.queries import EventQueries
-from tests.support.bridge import TOPICS, finish, running_bridge, stores_more, table_items
+from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, running_bridge, stores_more, table_items
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +158,29 @@ async def test_writer_processes_store_every_event_once_and_survive_one_being_kil
     assert result.published > 100
     keys = [i["pk"]["S"] for i in table_items(bridge.names.events_table)]
     assert len(keys) == len(set(keys))
+
+
+OBSERVATIONS = "v2.analytics.queues.support.observations"
+ROUTING = "v2.users.bob.routingStatus"
+
+
+async def test_notifications_whose_content_repeats_are_each_kept_and_copies_are_not(aws, make_emulator, tmp_path):
+    """Given bodies B, B', B on a queue-observations topic and one routing status sent twice in one millisecond,
+    each notification its own CorrelationId, on two overlapping sockets: every notification has its item (B twice,
+    the status twice), the second socket's copies are absorbed, and RepeatedContent counts the two repeats."""
+    emu = make_emulator(**FAST_EMULATOR)
+    bridge = await fast_bridge(emu, [*TOPICS, OBSERVATIONS], health_file=str(tmp_path / "health.json")).start()
+    body = {"group": {"queueId": "support"}, "data": [{"metric": "oWaiting", "stats": {"count": 0}}]}
+    changed = {"group": {"queueId": "support"}, "data": [{"metric": "oWaiting", "stats": {"count": 1}}]}
+    status = {"id": "bob", "routingStatus": {"status": "IDLE", "startTime": "2026-12-06T10:00:00.000Z"}}
+    for sent in (body, changed, body):
+        bridge.fault("publish", topic=OBSERVATIONS, body=sent)
+    bridge.fault("publish", topic=ROUTING, body=status, times=2)
+    await eventually(lambda: bridge.worker.metrics.totals["RepeatedContent"] == 2, 10, "both repeats stored")
+    result = await finish(bridge)
+    assert result.repeated == 2
+    items = [i for i in table_items(bridge.names.events_table) if i["kind"]["S"] == "event"]
+    by_content = Counter(i.get("content_key", i["pk"])["S"] for i in items)
+    keys = [event_key(OBSERVATIONS, body), event_key(OBSERVATIONS, changed), event_key(ROUTING, status)]
+    assert [by_content[k] for k in keys] == [2, 1, 2]  # B twice, B' once, the status twice
+    assert bridge.worker.metrics.totals["DuplicatesAbsorbed"] > 0  # the other socket's copies, one item each

@@ -70,7 +70,7 @@ def summary(result: Verification) -> str:
     lost = ", ".join(f"#{e['seq']} {e['topic']} at {e['published_at']:.3f}" for e in result.lost_events[:5])
     return (
         f"published={result.published} stored={result.stored} lost={result.lost} in_gaps={result.in_gaps} "
-        f"duplicates={result.duplicates} extra={result.extra} collapsed={result.collapsed}; first lost: {lost}"
+        f"duplicates={result.duplicates} extra={result.extra} repeated={result.repeated}; first lost: {lost}"
     )
 
 
