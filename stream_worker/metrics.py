@@ -32,7 +32,7 @@ LAG_SAMPLES = 99  # Powertools flushes by itself at 100 values of one metric, wh
 class WorkerMetrics:
     namespace: str | None = None
     counts: Counter[str] = field(default_factory=Counter)  # since the last flush
-    stored_by_org: Counter[str] = field(default_factory=Counter)  # EventsStored per org since the last flush
+    by_org: Counter[tuple[str, str]] = field(default_factory=Counter)  # (name, org) since the last flush
     totals: Counter[str] = field(default_factory=Counter)  # since start, for progress and tests
     rotations: Counter[str] = field(default_factory=Counter)
     rotation_totals: Counter[str] = field(default_factory=Counter)
@@ -48,14 +48,13 @@ class WorkerMetrics:
             namespace=self.namespace or metrics_namespace(), service="stream-worker"
         )
 
-    def count(self, name: str, value: int = 1) -> None:
+    def count(self, name: str, value: int = 1, *, org: str | None = None) -> None:
+        """``org``: also counted for the org (EventsStored, Quarantined, RejectedTopics: their alarms are per org,
+        so one org's trouble never hides behind another's traffic)."""
         self.counts[name] += value
         self.totals[name] += value
-
-    def stored(self, org: str) -> None:
-        """One event stored: counted, and counted for its org (EventBridgeSilent-<org> compares the two paths)."""
-        self.count("EventsStored")
-        self.stored_by_org[org] += 1
+        if org is not None:
+            self.by_org[(name, org)] += value
 
     def rotation(self, reason: str) -> None:
         self.rotations[reason] += 1
@@ -98,17 +97,15 @@ class WorkerMetrics:
             self._single("Rotations", MetricUnit.Count, value, "reason", reason)
         for name in BY_SOURCE:  # the same counts per path, beside the EventBridge consumer's
             self._single(name, MetricUnit.Count, self.counts.get(name, 0), "source", WEBSOCKET)
-        for org, value in self.stored_by_org.items():
-            with single_metric(
-                name="EventsStored", unit=MetricUnit.Count, value=value, namespace=self._emf.namespace
-            ) as metric:
+        for (name, org), value in self.by_org.items():
+            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=self._emf.namespace) as metric:
                 for dimension, dim_value in (("service", "stream-worker"), ("org", org), ("source", WEBSOCKET)):
                     metric.add_dimension(dimension, dim_value)
         self._reset()
 
     def _reset(self) -> None:
         self.counts.clear()
-        self.stored_by_org.clear()
+        self.by_org.clear()
         self.rotations.clear()
         self.lag_ms.clear()
         self._lag_seen = 0

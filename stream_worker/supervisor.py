@@ -394,7 +394,7 @@ class ShardSupervisor:
                 },
             )
         if fresh:
-            self._metrics.count("RejectedTopics", len(fresh))
+            self._metrics.count("RejectedTopics", len(fresh), org=self.shard.org.name)
 
     async def close(self) -> None:
         await asyncio.gather(*(s.retire("shutdown") for s in list(self.sessions)))

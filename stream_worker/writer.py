@@ -124,7 +124,7 @@ class EventWriter:
 
         ``slotless`` records (a refusal's) go straight to a lane, without a slot: their seq is negative."""
         item, overflow = quarantine_item(raw, reason, channel_id, shard, org, at)
-        self._metrics.count("Quarantined")
+        self._metrics.count("Quarantined", org=org)
         key = item["pk"]["S"]
         seq = next(self._seq)
         return None if self._recent.seen(key) else Job(key, item, overflow, at, seq=-seq if slotless else seq)
@@ -199,7 +199,7 @@ class EventWriter:
     def _settle(self, job: Job, outcome: WriteOutcome) -> None:
         if isinstance(outcome, Stored):
             if job.event is not None:
-                self._metrics.stored(job.event.org)
+                self._metrics.count("EventsStored", org=job.event.org)
                 if outcome.ordinal > 1:  # its content repeats an earlier notification's: kept as its own item
                     self._metrics.count("RepeatedContent")
                 self._metrics.lag((self._clock() - job.received_at) * 1000)

@@ -92,6 +92,27 @@ class Monitoring(Construct):
                 evaluation_periods=2,
             )
         five = Duration.minutes(5)
+        # evidence holes: a frame kept in quarantine is not a stored event; a rejected topic is never streamed
+        for org in config.orgs:
+            by_org = {**WORKER, "org": org.name, "source": "websocket"}
+            self._alarm(
+                f"Quarantined-{org.name}",
+                self._metric("Quarantined", by_org, "Sum", five),
+                0,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                NOT_BREACHING,
+                f"Org {org.name}: frames were kept in quarantine instead of stored as events (malformed, refused "
+                "by the store, or not valid Unicode): read their reasons (kind = quarantine items)",
+            )
+            self._alarm(
+                f"RejectedTopics-{org.name}",
+                self._metric("RejectedTopics", by_org, "Sum", five),
+                0,
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                NOT_BREACHING,
+                f"Org {org.name}: Genesys refused topics (missing permissions, unknown ids): they are not streamed; "
+                "the worker log names each topic and its missing permissions",
+            )
         # shard alarms are on the fleet: a gap one task had and another covered pages nobody
         for shard in config.shards():
             dims = {**AUDITOR, "shard": shard.id}
@@ -239,6 +260,7 @@ class Monitoring(Construct):
         alarm = cw.Alarm(
             self,
             cid,
+            alarm_name=f"{Stack.of(self).stack_name}-{cid}",  # the name docs/operations.md gives it, stable
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,

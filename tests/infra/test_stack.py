@@ -329,3 +329,36 @@ def test_cdk_cli_synth_needs_no_aws_account_and_no_docker(tmp_path):
     # boto3 and botocore come from the pinned set, not the runtime; no compiled leftovers of the synth machine
     assert all((b / "boto3").is_dir() and (b / "botocore").is_dir() for b in bundles)
     assert not [p for b in bundles for p in b.rglob("*.pyc")]
+
+
+def documented_alarms() -> list[str]:
+    """The alarm column of docs/operations.md's alarm table."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    table = text[text.index("## Alarms and what to do") :]
+    return [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line][
+        1:
+    ]
+
+
+def test_every_alarm_has_its_stable_name_and_a_row_in_the_operations_guide(tmp_path):
+    """Given a stack with the EventBridge path on, every alarm is named ``<stack>-<alarm>``, as the operations guide
+    names it, matches one row of the guide's table, and every row names an alarm the stack has."""
+    import re
+
+    from tests.infra.test_eventbridge import WITH_EVENTBRIDGE
+
+    stack, template, _ = synth(WITH_EVENTBRIDGE, tmp_path)
+    names = [a["Properties"]["AlarmName"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()]
+    prefix = f"{stack.stack_name}-"
+    assert names and all(n.startswith(prefix) for n in names)
+    rows = documented_alarms()
+    patterns = {
+        row: re.compile(
+            "^" + re.sub(r"<[a-z]+>", "[^ ]+", re.escape(row).replace(r"\<", "<").replace(r"\>", ">")) + "$"
+        )
+        for row in rows
+    }
+    unmatched = [n for n in names if not any(p.match(n.removeprefix(prefix)) for p in patterns.values())]
+    assert not unmatched
+    unused = [row for row, p in patterns.items() if not any(p.match(n.removeprefix(prefix)) for n in names)]
+    assert not unused

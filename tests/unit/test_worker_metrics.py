@@ -38,3 +38,23 @@ def test_a_stopping_worker_reports_no_socket_gauges(capsys, monkeypatch):
     assert "EventsStored" in names
     assert "LiveSockets" not in names
     assert "UncoveredSeconds" not in names
+
+
+def test_evidence_hole_counts_are_emitted_per_org_for_their_alarms(capsys, monkeypatch):
+    """Given quarantines and rejected topics in two orgs, each org's count is emitted with the dimensions its alarm
+    reads (service, org, source), beside the fleet-wide count: one org's trouble never hides in another's."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = WorkerMetrics(namespace="Test")
+    metrics.count("Quarantined", org="acme")
+    metrics.count("Quarantined", org="acme")
+    metrics.count("RejectedTopics", 3, org="beta")
+    metrics.flush(queue_depth=0, live_sockets={}, uncovered_totals={})
+    per_org = {
+        (m["name"], m["org"]): (m["value"], m["service"], m["source"])
+        for m in emf_metrics(capsys.readouterr().out)
+        if "org" in m
+    }
+    assert per_org == {
+        ("Quarantined", "acme"): (2, "stream-worker", "websocket"),
+        ("RejectedTopics", "beta"): (3, "stream-worker", "websocket"),
+    }
