@@ -13,7 +13,7 @@ from evidence.arrivals import NO_ID, WEBSOCKET, arrival_of, arrivals_attribute
 from evidence.keys import KEY_VERSION, envelope_key
 from evidence.schema import TIME_SPREAD
 from genesys.timefmt import iso_ms, utc_hour
-from genesys.topics import entity_ids
+from genesys.topics import conversation_of, entity_ids
 
 ITEM_LIMIT = 350_000  # bytes of envelope kept inline; DynamoDB's item limit is 400 KB with attributes
 QUARANTINE_TOPIC = "_quarantine"
@@ -126,6 +126,9 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
     ids = entity_ids(topic)
     for kind, value in ids.items():
         item[f"{kind}_id"] = {"S": value}
+    conversation = conversation_of(topic, event.envelope.get("eventBody"))
+    if conversation is not None:  # the by_conversation index is sparse: only conversation events cost its write
+        item["conversation_id"] = {"S": conversation}
     item["entity"] = {"S": entity_of(topic)}
     if ttl_days:
         item["expires_at"] = {"N": str(int(event.received_at) + ttl_days * 86_400)}

@@ -54,6 +54,9 @@ EVENTS = TableLayout(
     indexes=(
         Index("by_entity", "entity", "received_ms"),
         Index("by_time", "time_bucket", "received_ms"),  # "<YYYY-MM-DDTHH>#<0..15>": no single hot partition
+        # sparse: only items that name a conversation (its topic or its body) are in it, and pay its write; it
+        # carries the event time so a conversation's record reads in the order things happened
+        Index("by_conversation", "conversation_id", "received_ms", carries=(*LISTING, "event_ms")),
     ),
     ttl_attribute="expires_at",
 )

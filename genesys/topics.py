@@ -6,6 +6,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _ID = r"(?P<{name}>[^.?&\s]+)"
 
@@ -29,6 +30,7 @@ class TopicTemplate:
     template: str
     description: str
     entity: str  # which entity kind the {id} names: user, queue, conversation or audit
+    conversation_field: str | None = None  # the body field that names the conversation, on conversation topics
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -46,13 +48,16 @@ def _compiled(template: str) -> re.Pattern[str]:
 TOPIC_TEMPLATES: tuple[TopicTemplate, ...] = (
     TopicTemplate("v2.users.{id}.presence", "A user's presence changed", "user"),
     TopicTemplate("v2.users.{id}.routingStatus", "A user's routing status changed", "user"),
-    TopicTemplate("v2.users.{id}.conversations", "A user's conversations changed", "user"),
+    TopicTemplate("v2.users.{id}.conversations", "A user's conversations changed", "user", "id"),
     *(
-        TopicTemplate(f"v2.routing.queues.{{id}}.{kind}", f"Queue {kind} changed", "queue")
-        for kind in ("conversations", "calls", "chats", "emails", "messages", "callbacks", "users")
+        TopicTemplate(f"v2.routing.queues.{{id}}.{kind}", f"Queue {kind} changed", "queue", "id")
+        for kind in ("conversations", "calls", "chats", "emails", "messages", "callbacks")
     ),
+    TopicTemplate("v2.routing.queues.{id}.users", "Queue users changed", "queue"),
     TopicTemplate("v2.analytics.queues.{id}.observations", "Queue observations", "queue"),
-    TopicTemplate("v2.detail.events.conversation.{id}.{event}", "Conversation detail event", "conversation"),
+    TopicTemplate(
+        "v2.detail.events.conversation.{id}.{event}", "Conversation detail event", "conversation", "conversationId"
+    ),
     TopicTemplate("v2.audits.entitytype.{type}.entityid.{id}", "Audit of one entity", "audit"),
 )
 
@@ -90,6 +95,20 @@ def entity_ids(topic: str) -> Mapping[str, str]:
     if template.entity == "audit":
         return {"audit": f"{groups['type']}/{groups['id']}"}
     return {template.entity: groups["id"]}
+
+
+def conversation_of(topic: str, body: Any) -> str | None:
+    """The conversation a notification is about: named by its topic (detail events), or by its body on a user's or
+    a queue's conversation topics (the conversation snapshot's ``id``); None for any other topic."""
+    matched = match_template(topic)
+    if matched is None:
+        return None
+    template, groups = matched
+    if template.entity == "conversation":
+        return groups["id"]
+    field = template.conversation_field
+    value = body.get(field) if field is not None and isinstance(body, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def expand_template(template: str, ids: Iterable[str]) -> list[str]:

@@ -41,6 +41,16 @@ class EventQueries:
         """kind: user, queue, conversation (or audit with "<type>/<id>")."""
         return self._index("by_entity", "entity", f"{kind}#{entity_id}", t1, t2)
 
+    def by_conversation(self, conversation_id: str, t1: float, t2: float) -> Iterator[dict[str, Any]]:
+        """Every item that names the conversation, by its topic (detail events) or its body (a user's or a queue's
+        conversation topics), from the sparse ``by_conversation`` index."""
+        return self._index("by_conversation", "conversation_id", conversation_id, t1, t2)
+
+    def record_of(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The whole items, in the order things happened (their event time; the receive time for items older than
+        it), both paths and repeated content included: one entity's record, for an auditor."""
+        return sorted(self.full(items), key=lambda i: (int(i.get("event_ms", i["received_ms"])), i["pk"]))
+
     def by_window(self, t1: float, t2: float) -> Iterator[dict[str, Any]]:
         """Every item received in [t1, t2] across all topics (audit export), hour bucket by hour bucket."""
         for bucket in hour_buckets(t1, t2):

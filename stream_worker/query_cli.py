@@ -47,6 +47,13 @@ def parse_time(value: str, now: float | None = None) -> float:
         ) from None
 
 
+def _json_value(name: str, value: Any) -> Any:
+    """Numbers stay numbers, sets (the per-path arrivals) become sorted lists."""
+    if name in ("received_ms", "event_ms", "ordinal", "expires_at", "key_version"):
+        return int(value)
+    return sorted(value) if isinstance(value, set) else value
+
+
 def _iso(ms: Any) -> str:
     return iso_ms(int(ms) / 1000)
 
@@ -56,14 +63,19 @@ def write_events(
 ) -> int:
     count = 0
     if fmt == "table":
-        out.write(f"{'received (UTC)':<25} {'topic':<55} {'channel':<30} key\n")
+        out.write(f"{'time (UTC)':<25} {'topic':<55} {'source':<12} {'channel':<30} key\n")
     listed = itertools.islice(items, limit)
     for item in listed if fmt == "table" else queries.full(listed):  # the index lists; the table holds envelopes
         count += 1
-        if fmt == "table":
-            out.write(f"{_iso(item['received_ms']):<25} {item['topic']:<55} {item['channel_id']:<30} {item['pk']}\n")
+        if fmt == "table":  # the event's own time where the listing has it, else when it was received
+            when = _iso(item.get("event_ms", item["received_ms"]))
+            source = str(item.get("source", "websocket"))
+            key = f"{item['pk']}" + (
+                f" (repeat {item['ordinal']} of {item['content_key'][:12]})" if "ordinal" in item else ""
+            )
+            out.write(f"{when:<25} {item['topic']:<55} {source:<12} {item['channel_id']:<30} {key}\n")
             continue
-        record = {k: (int(v) if k == "received_ms" else v) for k, v in item.items() if not k.startswith("envelope")}
+        record = {k: _json_value(k, v) for k, v in item.items() if not k.startswith("envelope")}
         record["envelope"] = (
             json.loads(read_envelope(item, store.fetch_payload))
             if item.get("kind") == "event"
@@ -79,6 +91,11 @@ def _events(args: argparse.Namespace, queries: EventQueries) -> Iterator[dict[st
         return iter([found] if found else [])
     if args.topic:
         return queries.by_topic(args.topic, args.since, args.until)
+    if args.conversation:
+        return iter(queries.record_of(queries.by_conversation(args.conversation, args.since, args.until)))
+    if args.user or args.queue:
+        kind, entity_id = ("user", args.user) if args.user else ("queue", args.queue)
+        return iter(queries.record_of(queries.by_entity(kind, entity_id, args.since, args.until)))
     if args.entity:
         kind, _, entity_id = args.entity.partition(":")
         if kind not in ("user", "queue", "conversation", "audit") or not entity_id:
@@ -104,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     which = events.add_mutually_exclusive_group()
     which.add_argument("--key", help="one event by its event key")
     which.add_argument("--topic", help="a full topic name")
-    which.add_argument("--entity", help="user:ID, queue:ID, conversation:ID or audit:TYPE/ID")
+    which.add_argument("--entity", help="user:ID, queue:ID, conversation:ID or audit:TYPE/ID (by topic)")
+    which.add_argument(
+        "--conversation", metavar="ID", help="every event about a conversation, by topic or body, in event-time order"
+    )
+    which.add_argument("--user", metavar="ID", help="every event of a user's topics, in event-time order")
+    which.add_argument("--queue", metavar="ID", help="every event of a queue's topics, in event-time order")
     events.add_argument("--since", type=parse_time, default=parse_time("1h"))
     events.add_argument("--until", type=parse_time, default=parse_time("now"))
     events.add_argument("--format", choices=("table", "jsonl"), default="table")

@@ -54,3 +54,30 @@ async def test_query_cli_reads_events_coverage_and_verifies(aws, make_emulator, 
     )
     assert code == 0, text
     assert "lost=0" in text
+
+
+async def test_a_conversations_whole_record_comes_back_in_event_time_order(aws, make_emulator, tmp_path):
+    """Given events about conversation c1 on a queue's conversation topic (named by the body) and on its detail
+    topic (named by the topic), ``events --conversation c1`` returns every one of them, in event-time order, and
+    none about another conversation."""
+    bridge = await running_bridge(make_emulator, tmp_path, {"token_lifetime": 30})
+    queue_topic, detail_topic = TOPICS[2], TOPICS[3]
+    for state in ("alerting", "connected", "disconnected"):
+        bridge.fault("publish", topic=queue_topic, body={"id": "c1", "participants": [{"state": state}]})
+    await stores_more(bridge, 40)
+    await finish(bridge)
+    about_c1 = [
+        e
+        for e in bridge.emulator.events()
+        if e.channels and (e.topic == detail_topic or e.envelope["eventBody"].get("id") == "c1")
+    ]
+    out = io.StringIO()
+    tables = ["--events-table", bridge.names.events_table]
+    code = query_cli.main([*tables, "events", "--conversation", "c1", "--since", "1h", "--format", "jsonl"], out=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert code == 0
+    assert sorted(line["pk"] for line in lines) == sorted(envelope_key(e.envelope) for e in about_c1)
+    assert {line["topic"] for line in lines} == {queue_topic, detail_topic}
+    times = [line["event_ms"] for line in lines]
+    assert times == sorted(times)
+    assert all(isinstance(line["arrivals_websocket"], list) for line in lines)
