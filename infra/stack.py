@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -61,6 +62,15 @@ class GenesysBridgeStack(Stack):
         }
         for name, group in self.worker.groups.items():
             outputs[f"WorkerService{_camel(name)}"] = group.service.service_name
+        # what genesys-bridge shards and coverage read: every shard with its org, group and topic count
+        outputs["Shards"] = json.dumps(
+            {
+                shard.id: {"org": group.org.name, "group": group.name, "topics": len(shard.topics)}
+                for group in config.groups()
+                for shard in group.shards
+            },
+            separators=(",", ":"),
+        )
         for kind, secrets in (
             ("CredentialsSecret", self.tokens.credentials_secrets),
             ("TokenSecret", self.tokens.token_secrets),

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from evidence.coverage import is_shard
 from evidence.records import Item
 
 if TYPE_CHECKING:
@@ -44,6 +45,28 @@ class CoverageTable:
 
     def put_session(self, item: Item) -> None:
         self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def shards(self) -> list[str]:
+        """Every shard with a ledger: a scan of the partition keys, for when no stack lists them (a local stack)."""
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self._table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "shard"}
+        )
+        return sorted({i["shard"]["S"] for page in pages for i in page.get("Items", []) if is_shard(i["shard"]["S"])})
+
+    def first_and_last(self, shard: str) -> tuple[float | None, float | None]:
+        """The start of the shard's first session and the end of its latest one (seconds), if any."""
+        found: list[float | None] = []
+        for forward, attribute in ((True, "start_ms"), (False, "end_ms")):
+            items = self._dynamodb.query(
+                TableName=self._table,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "shard"},
+                ExpressionAttributeValues={":s": {"S": shard}},
+                ScanIndexForward=forward,
+                Limit=1,
+            ).get("Items", [])
+            found.append(int(items[0][attribute]["N"]) / 1000 if items else None)
+        return found[0], found[1]
 
     def sessions(self, shard: str, start_from: str, start_to: str) -> Iterator[dict[str, Any]]:
         pages = self._dynamodb.get_paginator("query").paginate(

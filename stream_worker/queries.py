@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -51,9 +51,12 @@ class EventQueries:
         it), both paths and repeated content included: one entity's record, for an auditor."""
         return sorted(self.full(items), key=lambda i: (int(i.get("event_ms", i["received_ms"])), i["pk"]))
 
-    def by_window(self, t1: float, t2: float) -> Iterator[dict[str, Any]]:
-        """Every item received in [t1, t2] across all topics (audit export), hour bucket by hour bucket."""
-        for bucket in hour_buckets(t1, t2):
+    def by_window(
+        self, t1: float, t2: float, progress: Callable[[list[str]], Iterable[str]] = lambda steps: steps
+    ) -> Iterator[dict[str, Any]]:
+        """Every item received in [t1, t2] across all topics (audit export), hour bucket by hour bucket
+        (``progress`` wraps the buckets, to show how far it got)."""
+        for bucket in progress(hour_buckets(t1, t2)):
             yield from self._index("by_time", "time_bucket", bucket, t1, t2)
 
     def by_source(self, t1: float, t2: float) -> Counter[str]:

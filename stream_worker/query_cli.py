@@ -1,24 +1,32 @@
-"""`genesys-bridge`: query stored events, report coverage, verify against an emulator's ground truth.
+"""`genesys-bridge`: query stored events, report coverage, list shards, verify against an emulator's ground truth.
 
-Works against AWS with the normal credential chain and against the local stack (AWS_ENDPOINT_URL).
+Finds a deployment by its stack (``--stack``: the tables and shards from its outputs) or by table names; works
+against AWS with the normal credential chain (``--profile``, ``--region``) and against the local stack
+(``--endpoint-url`` or AWS_ENDPOINT_URL). Options go before or after the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from tqdm import tqdm
 
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
-from stream_worker.aws import AWS_ERRORS, CoverageTable, dynamodb_client, s3_client
+from stream_worker.aws import CoverageTable
+from stream_worker.cli_aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
 from stream_worker.ledger import query_coverage
 from stream_worker.queries import EventQueries
 from stream_worker.verify import fetch_ground_truth, verify
@@ -61,19 +69,20 @@ def _iso(ms: Any) -> str:
 def write_events(
     items: Iterable[dict[str, Any]], fmt: str, out: TextIO, store: EventStore, queries: EventQueries, limit: int | None
 ) -> int:
+    """Events as a table (the listing), JSON lines or one JSON array (whole items, envelopes parsed)."""
     count = 0
     if fmt == "table":
         out.write(f"{'time (UTC)':<25} {'topic':<55} {'source':<12} {'channel':<30} key\n")
+    elif fmt == "json":
+        out.write("[")
     listed = itertools.islice(items, limit)
     for item in listed if fmt == "table" else queries.full(listed):  # the index lists; the table holds envelopes
         count += 1
         if fmt == "table":  # the event's own time where the listing has it, else when it was received
             when = _iso(item.get("event_ms", item["received_ms"]))
             source = str(item.get("source", "websocket"))
-            key = f"{item['pk']}" + (
-                f" (repeat {item['ordinal']} of {item['content_key'][:12]})" if "ordinal" in item else ""
-            )
-            out.write(f"{when:<25} {item['topic']:<55} {source:<12} {item['channel_id']:<30} {key}\n")
+            repeat = f" (repeat {item['ordinal']} of {item['content_key'][:12]})" if "ordinal" in item else ""
+            out.write(f"{when:<25} {item['topic']:<55} {source:<12} {item['channel_id']:<30} {item['pk']}{repeat}\n")
             continue
         record = {k: _json_value(k, v) for k, v in item.items() if not k.startswith("envelope")}
         record["envelope"] = (
@@ -81,7 +90,10 @@ def write_events(
             if item.get("kind") == "event"
             else read_envelope(item, store.fetch_payload)
         )
-        out.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+        line = json.dumps(record, default=str, sort_keys=True)
+        out.write(line + "\n" if fmt == "jsonl" else ("," if count > 1 else "") + "\n" + line)
+    if fmt == "json":
+        out.write("\n]\n")
     return count
 
 
@@ -101,7 +113,12 @@ def _events(args: argparse.Namespace, queries: EventQueries) -> Iterator[dict[st
         if kind not in ("user", "queue", "conversation", "audit") or not entity_id:
             raise SystemExit("--entity must be user:ID, queue:ID, conversation:ID or audit:TYPE/ID")
         return queries.by_entity(kind, entity_id, args.since, args.until)
-    return queries.by_window(args.since, args.until)
+    return queries.by_window(args.since, args.until, progress=_progress("hours"))
+
+
+def _progress(unit: str) -> Any:
+    """Progress on stderr for long work (only where stderr is a terminal)."""
+    return lambda steps: tqdm(list(steps), unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
 def _write_gaps(out: TextIO, what: str, gaps: list[tuple[float, float]]) -> None:
@@ -111,13 +128,54 @@ def _write_gaps(out: TextIO, what: str, gaps: list[tuple[float, float]]) -> None
     out.write(f"{what}: {total:.3f} uncovered second(s) in {len(gaps)} interval(s)\n")
 
 
+EXIT_CODES = """exit codes:
+  0  done (coverage: no gap)
+  1  an error: AWS refused or failed, a table or stack not found (one line on stderr says which, and the fix)
+  2  usage: an unknown option or a bad value
+  3  coverage: gaps found
+"""
+OUTPUTS = ("table", "json", "jsonl")
+SETTLE = 60.0  # seconds: the ledger trails by its write interval and the delivery allowance; later is not judged
+
+
+def _common(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """The options every command takes, before or after it (after it, only what is given overrides)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if after_command else value
+
+    where = parser.add_argument_group("where")
+    where.add_argument("--stack", default=default(None), help="a deployed stack: tables and shards from its outputs")
+    where.add_argument("--region", default=default(None), help="AWS region (else AWS_REGION or the profile's)")
+    where.add_argument("--profile", default=default(None), help="AWS named profile")
+    where.add_argument("--endpoint-url", default=default(None), help="an AWS endpoint (a local stack)")
+    where.add_argument("--events-table", default=default(os.environ.get("EVENTS_TABLE")))
+    where.add_argument("--coverage-table", default=default(os.environ.get("COVERAGE_TABLE")))
+    where.add_argument("-o", "--output", choices=OUTPUTS, default=default("table"), help="table, json or jsonl")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genesys-bridge", description=__doc__)
-    parser.add_argument("--events-table", default=os.environ.get("EVENTS_TABLE", "genesys-events"))
-    parser.add_argument("--coverage-table", default=os.environ.get("COVERAGE_TABLE", "genesys-coverage"))
+    parser = argparse.ArgumentParser(
+        prog="genesys-bridge",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    events = commands.add_parser("events", help="events by key, topic, entity or time window")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _common(sub, after_command=True)
+        return sub
+
+    events = command("events", "events by key, topic, entity, conversation or time window")
     which = events.add_mutually_exclusive_group()
     which.add_argument("--key", help="one event by its event key")
     which.add_argument("--topic", help="a full topic name")
@@ -129,20 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--queue", metavar="ID", help="every event of a queue's topics, in event-time order")
     events.add_argument("--since", type=parse_time, default=parse_time("1h"))
     events.add_argument("--until", type=parse_time, default=parse_time("now"))
-    events.add_argument("--format", choices=("table", "jsonl"), default="table")
+    events.add_argument("--format", choices=OUTPUTS, dest="output", default=argparse.SUPPRESS, help="same as -o")
     events.add_argument("--limit", type=int, default=None)
+    events.add_argument("--out", type=Path, help="write to this file, whole or not at all (a temporary file, renamed)")
 
-    coverage = commands.add_parser("coverage", help="uncovered intervals of a shard in a time range")
-    coverage.add_argument("--shard", required=True, help='shard id such as "acme:0"')
+    coverage = command("coverage", "uncovered intervals of every shard (or --shard) in a time range")
+    coverage.add_argument("--shard", action="append", dest="shards", help='a shard id such as "acme:0" (repeatable)')
     coverage.add_argument("--since", type=parse_time, default=parse_time("1h"))
-    coverage.add_argument("--until", type=parse_time, default=parse_time("now"))
+    coverage.add_argument(
+        "--until", type=parse_time, default=None, help=f"default: now less {SETTLE:.0f} s, what the ledger has settled"
+    )
     coverage.add_argument("--by-task", action="store_true", help="also each task's own gaps (the fleet's are first)")
 
-    sources = commands.add_parser("sources", help="events per path (websocket, eventbridge) in a time window")
+    command("shards", "the shards, with their org, group, topic count and first and last ledger time")
+
+    sources = command("sources", "events per path (websocket, eventbridge) in a time window")
     sources.add_argument("--since", type=parse_time, default=parse_time("1h"))
     sources.add_argument("--until", type=parse_time, default=parse_time("now"))
 
-    check = commands.add_parser("verify", help="compare the table with an emulator's ground truth")
+    check = command("verify", "compare the table with an emulator's ground truth (local stack only)")
     check.add_argument("--emulator", required=True, help="emulator base URL, e.g. http://127.0.0.1:8123")
     check.add_argument("--topic", action="append", required=True, dest="topics")
     check.add_argument("--since", type=parse_time, required=True)
@@ -150,41 +213,168 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Usage(Exception):
+    """A command that cannot run as given: exit 2 with the message."""
+
+
+def _where(args: argparse.Namespace) -> tuple[Clients, dict[str, Any]]:
+    options = {"profile": args.profile, "region": args.region, "endpoint_url": args.endpoint_url}
+    outputs = stack_outputs(args.stack, **options) if args.stack else {}
+    args.events_table = args.events_table or outputs.get("EventsTable")
+    args.coverage_table = args.coverage_table or outputs.get("CoverageTable")
+    return clients(**options), outputs
+
+
+def _table(args: argparse.Namespace, name: str) -> str:
+    value: str | None = getattr(args, name)
+    if not value:
+        flag = "--" + name.replace("_", "-")
+        raise Usage(f"which {name.replace('_', ' ')}? pass --stack NAME, or {flag} (or set {name.upper()})")
+    return value
+
+
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    args = build_parser().parse_args(argv)
-    dynamodb = dynamodb_client()
-    queries = EventQueries(dynamodb, args.events_table)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command == "events":
-            store = EventStore(dynamodb, s3_client(), args.events_table, "")
-            count = write_events(_events(args, queries), args.format, out, store, queries, args.limit)
-            print(f"{count} item(s)", file=sys.stderr)
-            return 0
-        if args.command == "coverage":
-            fleet = query_coverage(CoverageTable(dynamodb, args.coverage_table), args.shard, args.since, args.until)
-            _write_gaps(out, f"shard {args.shard}", fleet.gaps)
-            if args.by_task:
-                for task, gaps in sorted(fleet.by_task.items()):
-                    _write_gaps(out, f"  task {task}", gaps)
-            return 0 if not fleet.gaps else 3
-        if args.command == "sources":
-            counts = queries.by_source(args.since, args.until)
-            out.write(f"{'source':<12} events\n")
-            for source in sorted(counts):
-                out.write(f"{source:<12} {counts[source]}\n")
-            out.write(f"{'total':<12} {sum(counts.values())}\n")
-            return 0
-        truth = fetch_ground_truth(args.emulator)
-        stored = [i["pk"] for i in queries.by_window(args.since - 3600, args.until + 3600) if i.get("kind") == "event"]
-        result = verify(truth, stored, set(args.topics), (args.since, args.until))
-        out.write(
-            f"verified: published={result.published} stored={result.stored} lost={result.lost} "
-            f"duplicates={result.duplicates} extra={result.extra}\n"
-        )
-        return 0 if result.ok else 1
-    except AWS_ERRORS as exc:
-        print(f"genesys-bridge: AWS call failed: {exc}", file=sys.stderr)
+        aws, outputs = _where(args)
+        return _run(args, aws, outputs, out)
+    except Usage as exc:
+        print(f"genesys-bridge: {exc}", file=sys.stderr)
         return 2
+    except CLI_ERRORS as exc:
+        print(f"genesys-bridge: {explain(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("genesys-bridge: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: TextIO) -> int:
+    if args.command == "events":
+        queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
+        store = EventStore(aws.dynamodb, aws.s3, _table(args, "events_table"), "")
+        with _destination(args.out, out) as target:
+            count = write_events(_events(args, queries), args.output, target, store, queries, args.limit)
+        print(f"{count} item(s)", file=sys.stderr)
+        return 0
+    if args.command in ("coverage", "shards"):
+        table = CoverageTable(aws.dynamodb, _table(args, "coverage_table"))
+        known = outputs.get("Shards") or {shard: {} for shard in table.shards()}
+        if args.command == "shards":
+            return _shards(table, known, args.output, out)
+        until = args.until if args.until is not None else time.time() - SETTLE
+        return _coverage(table, args.shards or sorted(known), args.since, until, args, out)
+    queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
+    if args.command == "sources":
+        counts = queries.by_source(args.since, args.until)
+        rows = [{"source": source, "events": counts[source]} for source in sorted(counts)]
+        rows.append({"source": "total", "events": sum(counts.values())})
+        _emit(rows, args.output, out, {r["source"]: r["events"] for r in rows})
+        return 0
+    truth = fetch_ground_truth(args.emulator)
+    stored = [i["pk"] for i in queries.by_window(args.since - 3600, args.until + 3600) if i.get("kind") == "event"]
+    result = verify(truth, stored, set(args.topics), (args.since, args.until))
+    figures = {k: v for k, v in vars(result).items() if k != "lost_events"}
+    if args.output == "table":
+        out.write("verified: " + " ".join(f"{k}={v}" for k, v in figures.items()) + "\n")
+    else:
+        _emit([figures], args.output, out, figures)
+    return 0 if result.ok else 1
+
+
+def _emit(rows: list[dict[str, Any]], output: str, out: TextIO, whole: Any) -> None:
+    """Rows as an aligned table, one JSON document (``whole``), or JSON lines; numbers stay numbers."""
+    if output == "json":
+        out.write(json.dumps(whole, indent=2, sort_keys=True) + "\n")
+    elif output == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    elif rows:
+        names = list(rows[0])
+        widths = {n: max(len(n), *(len(str(r.get(n, ""))) for r in rows)) for n in names}
+        out.write("  ".join(n.ljust(widths[n]) for n in names).rstrip() + "\n")
+        for row in rows:
+            out.write("  ".join(str(row.get(n, "")).ljust(widths[n]) for n in names).rstrip() + "\n")
+
+
+def _shards(table: CoverageTable, known: dict[str, Any], output: str, out: TextIO) -> int:
+    rows = []
+    for shard in sorted(known):
+        first, last = table.first_and_last(shard)
+        about = known[shard]
+        rows.append(
+            {
+                "shard": shard,
+                "org": about.get("org", shard.partition(":")[0]),
+                "group": about.get("group", ""),
+                "topics": about.get("topics", ""),
+                "first_ledger": _iso(first * 1000) if first is not None else "",
+                "last_ledger": _iso(last * 1000) if last is not None else "",
+            }
+        )
+    _emit(rows, output, out, rows)
+    return 0
+
+
+def _coverage(
+    table: CoverageTable, shards: list[str], since: float, until: float, args: argparse.Namespace, out: TextIO
+) -> int:
+    fleets = {
+        shard: query_coverage(table, shard, since, until)
+        for shard in tqdm(shards, desc="shards", unit="shard", file=sys.stderr, disable=None, leave=False)
+    }
+    found = any(fleet.gaps for fleet in fleets.values())
+    if args.output == "table":
+        for shard, fleet in fleets.items():
+            _write_gaps(out, f"shard {shard}", fleet.gaps)
+            for task, gaps in sorted(fleet.by_task.items()) if args.by_task else ():
+                _write_gaps(out, f"  task {task}", gaps)
+        return 3 if found else 0
+    report: list[dict[str, Any]] = []
+    for shard, fleet in fleets.items():
+        row: dict[str, Any] = {
+            "shard": shard,
+            "since": _iso(since * 1000),
+            "until": _iso(until * 1000),
+            "uncovered_seconds": round(fleet.uncovered_seconds, 3),
+            "gaps": [_gap(start, end) for start, end in fleet.gaps],
+        }
+        if args.by_task:
+            row["by_task"] = {task: [_gap(*g) for g in gaps] for task, gaps in sorted(fleet.by_task.items())}
+        report.append(row)
+    lines = [{"shard": r["shard"], **gap} for r in report for gap in r["gaps"]]
+    _emit(lines, args.output, out, {"shards": report, "gaps_found": found})
+    return 3 if found else 0
+
+
+def _gap(start: float, end: float) -> dict[str, Any]:
+    return {
+        "start": _iso(start * 1000),
+        "end": _iso(end * 1000),
+        "seconds": round(end - start, 3),
+        "start_s": start,
+        "end_s": end,
+    }
+
+
+@contextlib.contextmanager
+def _destination(path: Path | None, out: TextIO) -> Iterator[TextIO]:
+    """``out``, or a file written whole or not at all: a temporary file beside it, renamed only once complete."""
+    if path is None:
+        yield out
+        return
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed and renamed (or removed) below
+        "w", dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".partial", delete=False, encoding="utf-8"
+    )
+    try:
+        yield cast(TextIO, handle)  # a text file: what TextIO describes
+        handle.close()
+        os.replace(handle.name, path)
+    except BaseException:
+        handle.close()
+        os.unlink(handle.name)
+        raise
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ ALLOWED: dict[str, set[str]] = {
 ADAPTERS: dict[str, set[str]] = {
     "boto3": {
         "stream_worker/aws.py",
+        "stream_worker/cli_aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
         "evidence/store.py",
     },
     "botocore": {
         "stream_worker/aws.py",
+        "stream_worker/cli_aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
         "evidence/store.py",
