@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-SOURCES := genesys evidence emulator local_stack stream_worker functions infra app.py tests
+SOURCES := genesys evidence bridge_cli emulator local_stack stream_worker functions infra app.py tests
 DURATION ?= 120
 SEED ?= 7
 # jsii prints a banner about the Node.js version on every import of aws_cdk

@@ -190,13 +190,21 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
         print(f"  {task_id}: {sum(b - a for a, b in gaps):.3f} s without its own socket (the others covered)")
     for event in result.lost_events[:5]:
         print(f"  lost: seq={event['seq']} topic={event['topic']} published_at={event['published_at']:.3f}")
-    print(
-        f"verified: published={result.published} stored={result.stored} lost={result.lost} "
-        f"duplicates_absorbed={duplicates} rotations={sum(rotations.values())} faults={sum(demo.faults.values())} "
-        f"via_websocket={sources['websocket']} via_eventbridge={sources['eventbridge']} "
-        f"only_via_eventbridge={sources['only_eventbridge']}",
-        flush=True,
-    )
+    verified = {
+        "published": result.published,
+        "stored": result.stored,
+        "lost": result.lost,
+        "duplicates_absorbed": duplicates,
+        "rotations": sum(rotations.values()),
+        "faults": sum(demo.faults.values()),
+        "via_websocket": sources["websocket"],
+        "via_eventbridge": sources["eventbridge"],
+        "only_via_eventbridge": sources["only_eventbridge"],
+    }
+    page = args.workdir / "report.html"
+    figures = fleet.report(window, page, verified)
+    print(f"audit report: {page} (figures: {figures})")
+    print("verified: " + " ".join(f"{name}={value}" for name, value in verified.items()), flush=True)
     return 0 if result.ok and all(code == 0 for code in codes.values()) else 1
 
 

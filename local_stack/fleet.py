@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from bridge_cli.report import gather, write
 from emulator.server import EmulatorServer
 from evidence.coverage import FleetCoverage
 from evidence.keys import envelope_key
@@ -165,6 +166,22 @@ class LocalFleet:
             found[str(item.get("source", "websocket"))] += 1
             found["only_eventbridge"] += not event.channels  # no socket of the fleet received it
         return found
+
+    def report(self, window: tuple[float, float], page: Path, verified: dict[str, int]) -> Path:
+        """The audit report of the run (bridge_cli.report), the demo's verification as its ground truth; the
+        JSON's path."""
+        table = CoverageTable(dynamodb_client(), self.names.coverage_table)
+        queries = EventQueries(dynamodb_client(), self.names.events_table)
+        shards = table.shards()
+        data = gather(
+            table,
+            queries,
+            shards,
+            *window,
+            title="Genesys notification bridge: the demo's audit report",
+            ground_truth=verified,
+        )
+        return write(data, page)
 
     def coverage(self, window: tuple[float, float], shard: str = "local:0") -> FleetCoverage:
         return query_coverage(CoverageTable(dynamodb_client(), self.names.coverage_table), shard, *window)

@@ -13,9 +13,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bridge_cli.main import _destination
 from evidence.coverage import heartbeat_item, session_sort_key
 from evidence.schema import COVERAGE, EVENTS, create_table_kwargs
-from stream_worker.query_cli import _destination
 
 pytestmark = pytest.mark.slow
 ENTRY = shutil.which("genesys-bridge") or str(Path(sys.executable).parent / "genesys-bridge")
@@ -134,7 +134,7 @@ def test_a_missing_stack_is_one_line(aws):
 def test_help_names_the_exit_codes():
     done = run("coverage", "--help")
     assert done.returncode == 0
-    assert "3  coverage: gaps found" in done.stdout and "2  usage" in done.stdout
+    assert "3  coverage, report: gaps found" in done.stdout and "2  usage" in done.stdout
 
 
 def test_an_interrupted_export_leaves_nothing_half_written(tmp_path):

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from bridge_cli import main as query_cli
 from emulator.eventbridge import EventBridgeConfig
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.waiting import eventually
-from stream_worker import query_cli
 from stream_worker.aws import dynamodb_client
 from stream_worker.queries import EventQueries
 from tests.conftest import emf_metrics

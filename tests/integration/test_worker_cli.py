@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from bridge_cli import main as query_cli
 from evidence.keys import envelope_key
-from stream_worker import query_cli
 from tests.support.bridge import TOPICS, finish, running_bridge, stores_more
 
 pytestmark = pytest.mark.slow

@@ -13,30 +13,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("genesys", "evidence", "emulator", "local_stack", "stream_worker", "functions", "infra")
-RUNTIME = ("genesys", "evidence", "functions", "stream_worker")
+PACKAGES = ("genesys", "evidence", "bridge_cli", "emulator", "local_stack", "stream_worker", "functions", "infra")
+RUNTIME = ("genesys", "evidence", "functions", "stream_worker", "bridge_cli")
 # who may import whom, among the project's own packages
 ALLOWED: dict[str, set[str]] = {
     "genesys": {"genesys"},
     "evidence": {"evidence", "genesys"},
+    "bridge_cli": {"bridge_cli", "stream_worker", "evidence", "genesys"},
     "emulator": {"emulator", "genesys"},
     "functions": {"functions", "evidence", "genesys"},
     "stream_worker": {"stream_worker", "evidence", "genesys"},
     "infra": {"infra", "evidence", "genesys", "functions", "stream_worker"},
-    "local_stack": {"local_stack", "evidence", "genesys", "emulator", "functions", "stream_worker"},
+    "local_stack": {"local_stack", "evidence", "genesys", "emulator", "functions", "stream_worker", "bridge_cli"},
 }
 # the adapters: the only runtime modules that may import these libraries
 ADAPTERS: dict[str, set[str]] = {
     "boto3": {
         "stream_worker/aws.py",
-        "stream_worker/cli_aws.py",
+        "bridge_cli/aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
         "evidence/store.py",
     },
     "botocore": {
         "stream_worker/aws.py",
-        "stream_worker/cli_aws.py",
+        "bridge_cli/aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
         "evidence/store.py",

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from stream_worker.query_cli import parse_time
+from bridge_cli.main import parse_time
 
 
 def test_cli_times_accept_iso_epoch_now_and_ages():

@@ -22,11 +22,12 @@ from typing import Any, TextIO, cast
 
 from tqdm import tqdm
 
+from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
+from bridge_cli.report import gather, write
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
 from stream_worker.aws import CoverageTable
-from stream_worker.cli_aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
 from stream_worker.ledger import query_coverage
 from stream_worker.queries import EventQueries
 from stream_worker.verify import fetch_ground_truth, verify
@@ -132,7 +133,7 @@ EXIT_CODES = """exit codes:
   0  done (coverage: no gap)
   1  an error: AWS refused or failed, a table or stack not found (one line on stderr says which, and the fix)
   2  usage: an unknown option or a bad value
-  3  coverage: gaps found
+  3  coverage, report: gaps found
 """
 OUTPUTS = ("table", "json", "jsonl")
 SETTLE = 60.0  # seconds: the ledger trails by its write interval and the delivery allowance; later is not judged
@@ -201,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("shards", "the shards, with their org, group, topic count and first and last ledger time")
 
+    report = command("report", "the audit report of a day: one HTML file that opens offline, and its JSON beside it")
+    report.add_argument("--day", type=_day, help="a UTC day, e.g. 2026-12-02 (default: yesterday)")
+    report.add_argument("--since", type=parse_time, help="instead of --day: the window's start")
+    report.add_argument("--until", type=parse_time, help="instead of --day: the window's end")
+    report.add_argument("--org", help="only this org's shards")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (the JSON: same name)")
+
     sources = command("sources", "events per path (websocket, eventbridge) in a time window")
     sources.add_argument("--since", type=parse_time, default=parse_time("1h"))
     sources.add_argument("--until", type=parse_time, default=parse_time("now"))
@@ -258,11 +266,13 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
             count = write_events(_events(args, queries), args.output, target, store, queries, args.limit)
         print(f"{count} item(s)", file=sys.stderr)
         return 0
-    if args.command in ("coverage", "shards"):
+    if args.command in ("coverage", "shards", "report"):
         table = CoverageTable(aws.dynamodb, _table(args, "coverage_table"))
         known = outputs.get("Shards") or {shard: {} for shard in table.shards()}
         if args.command == "shards":
             return _shards(table, known, args.output, out)
+        if args.command == "report":
+            return _report(args, table, known, aws, out)
         until = args.until if args.until is not None else time.time() - SETTLE
         return _coverage(table, args.shards or sorted(known), args.since, until, args, out)
     queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
@@ -281,6 +291,32 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
     else:
         _emit([figures], args.output, out, figures)
     return 0 if result.ok else 1
+
+
+def _day(value: str) -> float:
+    try:
+        return parse_iso(f"{value}T00:00:00Z").timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day: {value!r} (YYYY-MM-DD)") from None
+
+
+def _report(args: argparse.Namespace, table: CoverageTable, known: dict[str, Any], aws: Clients, out: TextIO) -> int:
+    if args.since is not None or args.until is not None:
+        start = args.since if args.since is not None else time.time() - 86_400
+        end = args.until if args.until is not None else time.time() - SETTLE
+    else:
+        start = args.day if args.day is not None else (time.time() // 86_400 - 1) * 86_400
+        end = start + 86_400
+    shards = sorted(s for s in known if args.org is None or s.partition(":")[0] == args.org)
+    if not shards:
+        raise Usage(f"no shard{' of org ' + args.org if args.org else ''} to report on")
+    queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
+    title = f"Genesys notification bridge: audit report{' for ' + args.org if args.org else ''}"
+    data = gather(table, queries, shards, start, end, title=title)
+    json_path = write(data, args.out)
+    verdict = data.figures()["conclusion"]
+    out.write(f"{verdict['text']}\nreport: {args.out}\nfigures: {json_path}\n")
+    return 0 if verdict["complete"] else 3
 
 
 def _emit(rows: list[dict[str, Any]], output: str, out: TextIO, whole: Any) -> None:
