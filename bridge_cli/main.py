@@ -23,7 +23,7 @@ from typing import Any, TextIO, cast
 from tqdm import tqdm
 
 from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
-from bridge_cli.report import gather, write
+from bridge_cli.report import classify, eventbridge_times, gather, write
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
@@ -122,9 +122,10 @@ def _progress(unit: str) -> Any:
     return lambda steps: tqdm(list(steps), unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
-def _write_gaps(out: TextIO, what: str, gaps: list[tuple[float, float]]) -> None:
+def _write_gaps(out: TextIO, what: str, gaps: list[tuple[float, float]], kinds: dict[float, str] | None = None) -> None:
     for start, end in gaps:
-        out.write(f"uncovered {_iso(start * 1000)} .. {_iso(end * 1000)} ({end - start:.3f} s)\n")
+        kind = f": {kinds[start]}" if kinds and start in kinds else ""
+        out.write(f"uncovered {_iso(start * 1000)} .. {_iso(end * 1000)} ({end - start:.3f} s){kind}\n")
     total = sum(end - start for start, end in gaps)
     out.write(f"{what}: {total:.3f} uncovered second(s) in {len(gaps)} interval(s)\n")
 
@@ -274,7 +275,8 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
         if args.command == "report":
             return _report(args, table, known, aws, out)
         until = args.until if args.until is not None else time.time() - SETTLE
-        return _coverage(table, args.shards or sorted(known), args.since, until, args, out)
+        events = EventQueries(aws.dynamodb, args.events_table) if args.events_table else None
+        return _coverage(table, events, args.shards or sorted(known), args.since, until, args, out)
     queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
     if args.command == "sources":
         counts = queries.by_source(args.since, args.until)
@@ -354,16 +356,28 @@ def _shards(table: CoverageTable, known: dict[str, Any], output: str, out: TextI
 
 
 def _coverage(
-    table: CoverageTable, shards: list[str], since: float, until: float, args: argparse.Namespace, out: TextIO
+    table: CoverageTable,
+    queries: EventQueries | None,
+    shards: list[str],
+    since: float,
+    until: float,
+    args: argparse.Namespace,
+    out: TextIO,
 ) -> int:
+    """Every shard's fleet gaps, each classified by whether the EventBridge path stored items during it (when the
+    events table is known)."""
     fleets = {
         shard: query_coverage(table, shard, since, until)
         for shard in tqdm(shards, desc="shards", unit="shard", file=sys.stderr, disable=None, leave=False)
     }
     found = any(fleet.gaps for fleet in fleets.values())
+    eventbridge = eventbridge_times(queries, since, until) if queries is not None and found else []
+    kinds = {(g.shard, g.start): g.classification for g in classify(fleets, eventbridge)} if queries else {}
     if args.output == "table":
         for shard, fleet in fleets.items():
-            _write_gaps(out, f"shard {shard}", fleet.gaps)
+            _write_gaps(
+                out, f"shard {shard}", fleet.gaps, {s: kinds[(shard, s)] for s, _ in fleet.gaps if (shard, s) in kinds}
+            )
             for task, gaps in sorted(fleet.by_task.items()) if args.by_task else ():
                 _write_gaps(out, f"  task {task}", gaps)
         return 3 if found else 0
@@ -374,7 +388,10 @@ def _coverage(
             "since": _iso(since * 1000),
             "until": _iso(until * 1000),
             "uncovered_seconds": round(fleet.uncovered_seconds, 3),
-            "gaps": [_gap(start, end) for start, end in fleet.gaps],
+            "gaps": [
+                {**_gap(start, end), **({"classification": kinds[(shard, start)]} if (shard, start) in kinds else {})}
+                for start, end in fleet.gaps
+            ],
         }
         if args.by_task:
             row["by_task"] = {task: [_gap(*g) for g in gaps] for task, gaps in sorted(fleet.by_task.items())}

@@ -222,6 +222,24 @@ def write(data: ReportData, html_path: Path) -> Path:
     return json_path
 
 
+def classify(coverage: dict[str, FleetCoverage], eventbridge: list[float]) -> list[Gap]:
+    """Every fleet gap, with how many items EventBridge stored during it (``eventbridge``: their receive times)."""
+    return [
+        Gap(shard, a, b, sum(1 for t in eventbridge if a <= t <= b))
+        for shard, fleet in sorted(coverage.items())
+        for a, b in fleet.gaps
+    ]
+
+
+def eventbridge_times(queries: EventQueries, start: float, end: float) -> list[float]:
+    """When the EventBridge path stored items in [start, end], from the time index."""
+    return [
+        int(i["received_ms"]) / 1000
+        for i in queries.by_window(start, end)
+        if i.get("kind", "event") == "event" and i.get("source") == "eventbridge"
+    ]
+
+
 def gather(
     table: CoverageTable,
     queries: EventQueries,
@@ -247,11 +265,7 @@ def gather(
         by_hour.setdefault(iso_ms(received)[:13], Counter())[source] += 1
         if source == "eventbridge":
             eventbridge.append(received)
-    gaps = [
-        Gap(shard, a, b, sum(1 for t in eventbridge if a <= t <= b))
-        for shard, fleet in sorted(coverage.items())
-        for a, b in fleet.gaps
-    ]
+    gaps = classify(coverage, eventbridge)
     kept = [
         {
             "received_at": iso_ms(int(i["received_ms"]) / 1000),

@@ -15,6 +15,7 @@ import pytest
 
 from bridge_cli.main import _destination
 from evidence.coverage import heartbeat_item, session_sort_key
+from evidence.records import Received, event_item
 from evidence.schema import COVERAGE, EVENTS, create_table_kwargs
 
 pytestmark = pytest.mark.slow
@@ -57,8 +58,9 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_coverage_of_every_shard_from_the_stack_with_options_after_the_command(aws):
-    """Given a deployed stack with two shards, one with a 30 s gap, ``coverage --stack S -o json`` (options after the
-    command) reports both shards, the gap with numbers as numbers, and exits 3."""
+    """Given a deployed stack with two shards, one with a 30 s gap in which EventBridge stored an event,
+    ``coverage --stack S -o json`` (options after the command) reports both shards, the gap with numbers as numbers
+    and its classification, and exits 3."""
     deployed_stack("bridge-prod")
     now = 1_800_000_000.0
     for item in (
@@ -67,6 +69,16 @@ def test_coverage_of_every_shard_from_the_stack_with_options_after_the_command(a
         session("acme:1", "b", now - 600, now),
     ):
         boto3.client("dynamodb").put_item(TableName="deployed-coverage", Item=item)
+    delivered = Received.of(
+        "{}",
+        {"topicName": "v2.users.u1.presence", "eventBody": {"id": "u1"}},
+        "eventbridge:1",
+        "eventbridge",
+        "acme",
+        now - 615,
+        "eventbridge",
+    )
+    boto3.client("dynamodb").put_item(TableName="deployed-events", Item=event_item(delivered)[0])
     since, until = str(now - 1800), str(now - 60)
     done = run(
         "coverage",
@@ -90,6 +102,7 @@ def test_coverage_of_every_shard_from_the_stack_with_options_after_the_command(a
     assert by_shard["acme:0"]["gaps"] == []
     (gap,) = by_shard["acme:1"]["gaps"]
     assert gap["seconds"] == 30.0 and isinstance(gap["seconds"], float)
+    assert gap["classification"] == "EventBridge delivered during it"  # an EventBridge item in the gap
     assert report["gaps_found"] is True
 
 

@@ -60,6 +60,7 @@ async def test_a_store_that_stops_answering_never_makes_a_socket_look_dead_and_l
     assert result.lost == 0
 
 
+@pytest.mark.timeout(240)  # the burst must outgrow the kernel's buffers (tens of MB here): it takes a while to store
 async def test_a_server_that_drops_slow_readers_costs_only_seconds_the_ledger_reports(aws, make_emulator, tmp_path):
     """Given the emulator's slow-reader switch (drop a socket whose frames have waited unsent for 2 s) and a 12 s
     store stall with a burst the buffers cannot hold, sockets are dropped, and every event not stored lies inside a
