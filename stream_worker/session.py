@@ -107,9 +107,8 @@ class SocketSession:
         self.connected_at = 0.0  # the handshake completed: Genesys delivers to this socket from here on
         self.replaced_at: float | None = None  # a new socket took this one's channel then: Genesys switched to it
         self._handing_over = False  # a new socket is connecting to this one's channel: its end waits for the time
-        self._exit: tuple[str, int | None] | None = (
-            None  # how the reader ended, while the end waited        # two clocks. proven_at is the proof: everything the server sent before it has been read. A frame read in
-        )
+        self._exit: tuple[str, int | None] | None = None  # how the reader ended, while the end waited
+        # two clocks. proven_at is the proof: everything the server sent before it has been read. A frame read in
         # time gives it; once reading falls behind (a full writer made a hand-over wait, the library's buffer
         # filled), frames wait in buffers and a read time says nothing of when a frame came: then only a pong (the
         # server answers in order: all it sent before our ping was read) or a reader found caught up gives it.
@@ -221,18 +220,10 @@ class SocketSession:
         try:
             async for raw in self.ws:
                 self._in_hand = True
-                if isinstance(raw, bytes):
-                    try:
-                        raw = raw.decode("utf-8")
-                    except UnicodeDecodeError:  # kept byte for byte: a text frame cannot carry it
-                        await self._keep(raw, "binary frame that is not valid UTF-8", self._clock())
-                        continue
                 try:
-                    await self._handle(raw)
-                except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
-                    self.log.exception("frame handling failed")
-                    await self._keep(raw, f"handler error: {type(exc).__name__}", self._clock())
-                self._in_hand = False
+                    await self._take(raw)
+                finally:
+                    self._in_hand = False
         except ConnectionClosed:
             pass
         except Exception:  # the connection itself failed
@@ -244,6 +235,20 @@ class SocketSession:
         if code is not None:
             self.log.warning("socket closed", extra={"code": code, "reason": (self.ws.close_reason or "")[:120]})
         self._closed(reason, code)
+
+    async def _take(self, raw: str | bytes) -> None:
+        """One frame handed over, or kept in quarantine: never an exception that would end the reader."""
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:  # kept byte for byte: a text frame cannot carry it
+                await self._keep(raw, "binary frame that is not valid UTF-8", self._clock())
+                return
+        try:
+            await self._handle(raw)
+        except Exception as exc:  # one frame that breaks the handler is kept, and the socket stays up
+            self.log.exception("frame handling failed")
+            await self._keep(raw, f"handler error: {type(exc).__name__}", self._clock())
 
     def _closed(self, reason: str, code: int | None) -> None:
         if self._handing_over:  # the replacement's connection time decides: wait for it
