@@ -102,25 +102,30 @@ class EventStore:
         if arrival is None or item.get("kind", {}).get("S") != "event":
             return self._put(key, item, overflow)
         source = item["source"]["S"]
-        for ordinal in range(1, MAX_ORDINAL + 1):
+        ordinal = 1
+        while ordinal <= MAX_ORDINAL:
             outcome = self._put(ordinal_key(key, ordinal), at_ordinal(item, key, ordinal), overflow)
             if not isinstance(outcome, Duplicate):
                 return Stored(ordinal) if isinstance(outcome, Stored) else outcome
-            existing: Item | None = outcome.existing
-            while existing is not None:
+            existing = outcome.existing
+            while True:
                 verdict = match(existing, source, arrival)
                 if verdict is Match.SAME:
                     return outcome
                 if verdict is Match.OTHER:
+                    ordinal += 1
                     break
-                existing = self._take(ordinal_key(key, ordinal), source, arrival)
-                if existing is None:
-                    return outcome  # taken: this arrival is that item's copy on this path
+                taken, current = self._take(ordinal_key(key, ordinal), source, arrival)
+                if taken:
+                    return outcome  # this arrival is that item's copy on this path
+                if current is None:
+                    break  # the item is gone (expired) since it was read: put this ordinal again
+                existing = current  # another arrival of this path took it first: judge again
         return Rejected(f"content repeated by more than {MAX_ORDINAL} distinct notifications")
 
-    def _take(self, pk: str, source: str, arrival: str) -> Item | None:
-        """Record the arrival on an item its path has not recorded yet; the item as it now is when another
-        arrival of the path took it first (then it is judged again)."""
+    def _take(self, pk: str, source: str, arrival: str) -> tuple[bool, Item | None]:
+        """Record the arrival on an item its path has not recorded yet: (True, None) when recorded; else (False,
+        the item as it now is), its item None when it is gone."""
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
@@ -134,9 +139,9 @@ class EventStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 current: Item = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
-                return current or None  # gone (expired): nothing left to judge against
+                return False, current or None
             raise _retryable(exc) from exc
-        return None
+        return True, None
 
     def _put(self, key: str, item: Item, overflow: bytes | None) -> WriteOutcome:
         try:
