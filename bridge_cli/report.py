@@ -52,6 +52,7 @@ class ReportData:
     gaps: list[Gap]
     by_hour: dict[str, Counter[str]]  # "YYYY-MM-DDTHH" -> source -> events
     quarantined: list[dict[str, Any]]  # reason, received_at, channel_id
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # org, topic, reason, missing_permissions
     ground_truth: dict[str, Any] = field(default_factory=dict)  # a local run's verification, when there is one
 
     def figures(self) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class ReportData:
                 "by_hour": {hour: dict(sorted(c.items())) for hour, c in sorted(self.by_hour.items())},
             },
             "quarantined": self.quarantined,
+            "rejected_topics": self.rejected,
             **({"ground_truth": self.ground_truth} if self.ground_truth else {}),
         }
 
@@ -171,6 +173,14 @@ def render_html(data: ReportData) -> str:
         )
         or '<tr><td colspan="3">Nothing was kept in quarantine.</td></tr>'
     )
+    rejected_rows = (
+        "".join(
+            f'<tr class="rejected"><td>{esc(r["org"])}</td><td>{esc(r["topic"])}</td><td>{esc(r["reason"])}</td>'
+            f"<td>{esc(', '.join(r['missing_permissions']))}</td></tr>"
+            for r in data.rejected
+        )
+        or '<tr><td colspan="4">Genesys refused no topic.</td></tr>'
+    )
     events = figures["events"]
     truth = data.ground_truth
     truth_block = (
@@ -205,8 +215,8 @@ an earlier one's is an item of its own and counted here; copies of one notificat
 {hourly(data)}
 <h2>Kept in quarantine</h2>
 <table id="quarantine"><tr><th>received (UTC)</th><th>channel</th><th>reason</th></tr>{quarantine_rows}</table>
-<p>Topics Genesys refused are not stored in the tables: the RejectedTopics alarm and the worker's log name each one
-with its missing permissions.</p>
+<h2>Topics Genesys refused (never streamed)</h2>
+<table id="rejected"><tr><th>org</th><th>topic</th><th>reason</th><th>missing permissions</th></tr>{rejected_rows}</table>
 {truth_block}
 </body></html>
 """
@@ -274,4 +284,6 @@ def gather(
         }
         for i in queries.full(quarantined)
     ]
-    return ReportData(title, start, end, coverage, gaps, by_hour, kept, ground_truth or {})
+    orgs = sorted({shard.partition(":")[0] for shard in shards})
+    rejected = [{"org": org, **r, "rejected_at": iso_ms(r["rejected_at"])} for org in orgs for r in table.rejected(org)]
+    return ReportData(title, start, end, coverage, gaps, by_hour, kept, rejected, ground_truth or {})

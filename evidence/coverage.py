@@ -15,6 +15,7 @@ LOOKBACK_MS = 48 * 3600 * 1000  # a session never outlives its channel (24 h); l
 # partitions of the coverage table that are not shards: each task's last ledger write, and the auditor's verdicts
 TASKS_PARTITION = "_tasks"
 JUDGED_PREFIX = "_judged#"
+REJECTED_PREFIX = "_rejected#"  # topics Genesys refused, per org: evidence of what was never streamed
 
 
 def is_shard(partition: str) -> bool:
@@ -85,6 +86,19 @@ class Session:
 def heartbeat_item(worker: str, at: float) -> dict[str, Any]:
     """A task's last ledger write: the auditor tells a live task (its claims may still grow) from a dead one."""
     return {"shard": {"S": TASKS_PARTITION}, "session": {"S": worker}, "written_ms": {"N": str(int(at * 1000))}}
+
+
+def rejected_item(org: str, topic: str, reason: str, missing: tuple[str, ...], at: float) -> dict[str, Any]:
+    """A topic Genesys refused for an org, with its reason and the permissions it said were missing."""
+    item: dict[str, Any] = {
+        "shard": {"S": f"{REJECTED_PREFIX}{org}"},
+        "session": {"S": topic},
+        "reason": {"S": reason or "rejected"},
+        "rejected_ms": {"N": str(int(at * 1000))},
+    }
+    if missing:
+        item["missing_permissions"] = {"SS": sorted(set(missing))}
+    return item
 
 
 def heartbeat_of(item: Mapping[str, Any]) -> tuple[str, float]:

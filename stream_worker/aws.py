@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from evidence.coverage import is_shard
+from evidence.coverage import REJECTED_PREFIX, is_shard
 from evidence.records import Item
 
 if TYPE_CHECKING:
@@ -52,6 +52,25 @@ class CoverageTable:
             TableName=self._table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "shard"}
         )
         return sorted({i["shard"]["S"] for page in pages for i in page.get("Items", []) if is_shard(i["shard"]["S"])})
+
+    def rejected(self, org: str) -> list[dict[str, Any]]:
+        """The topics Genesys refused for ``org``, as the workers recorded them (plain values)."""
+        pages = self._dynamodb.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "shard"},
+            ExpressionAttributeValues={":s": {"S": f"{REJECTED_PREFIX}{org}"}},
+        )
+        return [
+            {
+                "topic": i["session"]["S"],
+                "reason": i.get("reason", {}).get("S", ""),
+                "missing_permissions": sorted(i.get("missing_permissions", {}).get("SS", [])),
+                "rejected_at": int(i["rejected_ms"]["N"]) / 1000,
+            }
+            for page in pages
+            for i in page.get("Items", [])
+        ]
 
     def first_and_last(self, shard: str) -> tuple[float | None, float | None]:
         """The start of the shard's first session and the end of its latest one (seconds), if any."""

@@ -20,6 +20,7 @@ from evidence.coverage import (
     Session,
     fleet_coverage,
     heartbeat_item,
+    rejected_item,
     session_key_range,
     session_sort_key,
 )
@@ -77,6 +78,7 @@ class LedgerRecorder:
     run_blocking: Callable[..., Any]
     clock: Callable[[], float] = time.time
     records: dict[tuple[str, str, float], SessionRecord] = field(default_factory=dict)  # (shard, channel, start)
+    rejections: list[dict[str, Any]] = field(default_factory=list)  # refused topics, written at the next flush
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def confirmed(self, shard: str, channel_id: str, at: float) -> None:
@@ -90,6 +92,10 @@ class LedgerRecorder:
         record.alive_until = max(record.start, alive_until)
         record.open = False
         record.end_reason = reason
+
+    def rejected(self, org: str, topic: str, reason: str, missing: tuple[str, ...]) -> None:
+        """Genesys refused a topic: kept in the ledger's table, so the audit report can say what was never streamed."""
+        self.rejections.append(rejected_item(org, topic, reason, missing, self.clock()))
 
     def still_alive(self, shard: str, channel_id: str, started: float, until: float) -> None:
         """An open session was proven alive (and everything sent to it before, received) until ``until``."""
@@ -110,6 +116,13 @@ class LedgerRecorder:
                     record.written = claim
                 if not record.open and claim == (record.alive_until, False):
                     self.records.pop(key, None)  # closed and written in full: nothing left to carry
+            while self.rejections:
+                try:
+                    await self.run_blocking(self.table.put_session, self.rejections[0])
+                except Exception:
+                    log.exception("coverage ledger write of a rejected topic failed")
+                    break  # written at the next flush
+                self.rejections.pop(0)
             # after the sessions: a heartbeat at t means every session this task confirmed before t is written
             try:
                 await self.run_blocking(self.table.put_session, heartbeat_item(self.worker_id, self.clock()))

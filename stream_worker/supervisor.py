@@ -384,6 +384,9 @@ class ShardSupervisor:
         fresh = [t for t in topics if t.id not in self._rejected]
         for topic in fresh:
             self._rejected.add(topic.id)
+            self._ledger.rejected(
+                self.shard.org.name, topic.id, topic.rejection_reason or "", tuple(topic.missing_permissions)
+            )
             log.error(
                 "topic rejected by Genesys; it will not be requested again",
                 extra={

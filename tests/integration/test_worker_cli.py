@@ -81,3 +81,26 @@ async def test_a_conversations_whole_record_comes_back_in_event_time_order(aws, 
     times = [line["event_ms"] for line in lines]
     assert times == sorted(times)
     assert all(isinstance(line["arrivals_websocket"], list) for line in lines)
+
+
+async def test_a_topic_genesys_refuses_is_recorded_and_listed_by_the_report(aws, make_emulator, tmp_path):
+    """Given a topic Genesys refuses beside the ones it streams, the refusal is kept in the ledger's table with its
+    reason, and the audit report lists it as never streamed (in its JSON and its page)."""
+    from tests.support.bridge import fast_bridge
+
+    refused = "v2.users.alice.nosuchthing"
+    emu = make_emulator(token_lifetime=30, heartbeat_interval=0.5, event_rate=40)
+    bridge = await fast_bridge(emu, [*TOPICS, refused], health_file=str(tmp_path / "health.json")).start()
+    await stores_more(bridge, 20)
+    await finish(bridge)
+    start, end = bridge.window()
+    page = tmp_path / "report.html"
+    tables = ["--events-table", bridge.names.events_table, "--coverage-table", bridge.names.coverage_table]
+    query_cli.main(
+        [*tables, "report", "--since", str(start), "--until", str(end), "--out", str(page)], out=io.StringIO()
+    )
+    figures = json.loads(page.with_suffix(".json").read_text())
+    (row,) = figures["rejected_topics"]
+    assert (row["org"], row["topic"]) == (bridge.names.org, refused)
+    assert row["reason"]
+    assert refused in page.read_text()
