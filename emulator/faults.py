@@ -183,9 +183,10 @@ def _burst(state: GenesysState, spec: BurstSpec) -> int:
 
 
 def _publish(state: GenesysState, spec: PublishSpec) -> int:
-    body = spec.body if spec.body is not None else state.factory.body(spec.topic, state.clock())
-    for _ in range(spec.times):  # one body, several notifications: each its own CorrelationId, same millisecond
-        state.publish(spec.topic, body)
+    now = state.clock()
+    body = spec.body if spec.body is not None else state.factory.body(spec.topic, now)
+    for _ in range(spec.times):  # one body, several notifications: each its own CorrelationId, one moment
+        state.publish(spec.topic, body, at=now)
     return spec.times
 
 

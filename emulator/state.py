@@ -350,8 +350,9 @@ class GenesysState:
             conn.closing_deadline = self.clock() + self.config.socket_closing_grace
 
     # ---------------------------------------------------------------- events
-    def publish(self, topic: str, body: dict[str, Any] | None = None) -> PublishedEvent:
-        now = self.clock()
+    def publish(self, topic: str, body: dict[str, Any] | None = None, at: float | None = None) -> PublishedEvent:
+        """One notification; ``at``: its publication time when several are published at one moment."""
+        now = self.clock() if at is None else at
         envelope = self.factory.envelope(topic, now, body)
         event = PublishedEvent(len(self.events) + 1, topic, envelope, json.dumps(envelope), now)
         self.events.append(event)
