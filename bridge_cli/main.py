@@ -14,15 +14,15 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
+from bridge_cli.files import written_whole
 from bridge_cli.report import classify, eventbridge_times, gather, write
 from evidence.records import read_envelope
 from evidence.store import EventStore
@@ -417,17 +417,8 @@ def _destination(path: Path | None, out: TextIO) -> Iterator[TextIO]:
     if path is None:
         yield out
         return
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed and renamed (or removed) below
-        "w", dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".partial", delete=False, encoding="utf-8"
-    )
-    try:
-        yield cast(TextIO, handle)  # a text file: what TextIO describes
-        handle.close()
-        os.replace(handle.name, path)
-    except BaseException:
-        handle.close()
-        os.unlink(handle.name)
-        raise
+    with written_whole(path) as handle:
+        yield handle
 
 
 if __name__ == "__main__":

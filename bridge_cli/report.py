@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from bridge_cli.files import written_whole
 from evidence.coverage import FleetCoverage
 from genesys.timefmt import iso_ms
 from stream_worker.aws import CoverageTable
@@ -226,9 +227,8 @@ def write(data: ReportData, html_path: Path) -> Path:
     """The HTML file and, beside it, the JSON (same name, .json); each written whole or not at all."""
     json_path = html_path.with_suffix(".json")
     for path, text in ((html_path, render_html(data)), (json_path, json.dumps(data.figures(), indent=2) + "\n")):
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
+        with written_whole(path) as handle:
+            handle.write(text)
     return json_path
 
 
