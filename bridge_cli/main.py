@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
 from bridge_cli.files import written_whole
-from bridge_cli.report import classify, eventbridge_times, gather, write
+from bridge_cli.report import gather, judged_gaps, write
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
@@ -364,15 +364,15 @@ def _coverage(
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
-    """Every shard's fleet gaps, each classified by whether the EventBridge path stored items during it (when the
-    events table is known)."""
+    """Every shard's fleet gaps, each classified (when the events table is known) by whether its org's EventBridge
+    path stood in during it (evidence/gaps.py)."""
     fleets = {
         shard: query_coverage(table, shard, since, until)
         for shard in tqdm(shards, desc="shards", unit="shard", file=sys.stderr, disable=None, leave=False)
     }
     found = any(fleet.gaps for fleet in fleets.values())
-    eventbridge = eventbridge_times(queries, since, until) if queries is not None and found else []
-    kinds = {(g.shard, g.start): g.classification for g in classify(fleets, eventbridge)} if queries else {}
+    judged = judged_gaps(queries, fleets) if queries is not None and found else []
+    kinds = {(g.shard, g.start): g.classification for g in judged}
     if args.output == "table":
         for shard, fleet in fleets.items():
             _write_gaps(

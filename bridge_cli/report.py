@@ -11,6 +11,7 @@ import html
 import io
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,27 +22,12 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bridge_cli.files import written_whole
-from evidence.coverage import FleetCoverage
+from evidence.coverage import FleetCoverage, merge
+from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, classify
 from genesys.timefmt import iso_ms
 from stream_worker.aws import CoverageTable
 from stream_worker.ledger import query_coverage
 from stream_worker.queries import EventQueries
-
-
-@dataclass
-class Gap:
-    shard: str
-    start: float
-    end: float
-    eventbridge_events: int  # items EventBridge delivered while no socket covered the shard
-
-    @property
-    def seconds(self) -> float:
-        return round(self.end - self.start, 3)
-
-    @property
-    def classification(self) -> str:
-        return "EventBridge delivered during it" if self.eventbridge_events else "uncovered"
 
 
 @dataclass
@@ -61,7 +47,7 @@ class ReportData:
         for counts in self.by_hour.values():
             by_source.update(counts)
         gap_seconds = round(sum(g.seconds for g in self.gaps), 3)
-        eventbridge_seconds = round(sum(g.seconds for g in self.gaps if g.eventbridge_events), 3)
+        eventbridge_seconds = round(sum(g.seconds for g in self.gaps if g.classification == COVERED_BY_EVENTBRIDGE), 3)
         return {
             "title": self.title,
             "window": {"start": iso_ms(self.start), "end": iso_ms(self.end)},
@@ -69,7 +55,7 @@ class ReportData:
                 "complete": not self.gaps,
                 "gaps": len(self.gaps),
                 "gap_seconds": gap_seconds,
-                "eventbridge_delivered_seconds": eventbridge_seconds,
+                "covered_by_eventbridge_seconds": eventbridge_seconds,
                 "text": conclusion(len(self.gaps), gap_seconds, eventbridge_seconds, len(self.coverage)),
             },
             "shards": {
@@ -87,6 +73,7 @@ class ReportData:
                     "seconds": g.seconds,
                     "classification": g.classification,
                     "eventbridge_events": g.eventbridge_events,
+                    "eventbridge_longest_silence_seconds": g.eventbridge_silence,
                 }
                 for g in self.gaps
             ],
@@ -104,7 +91,7 @@ class ReportData:
 def conclusion(gaps: int, seconds: float, eventbridge_seconds: float, shards: int) -> str:
     if not gaps:
         return f"Complete: every second of the window was covered on all {shards} shard(s)."
-    told = f"{gaps} gap(s) totalling {seconds:.3f} s, of which {eventbridge_seconds:.3f} s had EventBridge deliveries."
+    told = f"{gaps} gap(s) totalling {seconds:.3f} s, of which {eventbridge_seconds:.3f} s covered by EventBridge."
     if eventbridge_seconds >= seconds:
         return f"{told} Events published in them were stored only if EventBridge carried them."
     return f"{told} Events published in the other {seconds - eventbridge_seconds:.3f} s may be missing."
@@ -207,8 +194,10 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid 
 <h2>Evidence: every gap</h2>
 <table id="gaps"><tr><th>shard</th><th>start (UTC)</th><th>end (UTC)</th><th>seconds</th><th>classification</th></tr>
 {gap_rows}</table>
-<p>A gap is a span in which no task of the fleet had a socket it could prove was receiving. "EventBridge delivered
-during it": the EventBridge path stored events in that span, so it was not silent; it keeps no ledger of its own.</p>
+<p>A gap is a span in which no task of the fleet had a socket it could prove was receiving. "{COVERED_BY_EVENTBRIDGE}":
+the shard's own org's EventBridge path stored events in that span and was never silent for more than
+{EVENTBRIDGE_SILENCE_S // 60} minutes within it (the EventBridgeSilent alarm's limit). EventBridge keeps no ledger, so
+this says the backstop was working, not that it carried every event; any other gap is "{UNCOVERED}".</p>
 <h2>Coverage per shard</h2>{timeline(data)}
 <h2>Events</h2><p>{events["stored"]} events stored in the window, by the path that stored each first:
 {", ".join(f"{esc(k)}: {v}" for k, v in events["by_source"].items()) or "none"}. A notification whose content repeats
@@ -232,22 +221,38 @@ def write(data: ReportData, html_path: Path) -> Path:
     return json_path
 
 
-def classify(coverage: dict[str, FleetCoverage], eventbridge: list[float]) -> list[Gap]:
-    """Every fleet gap, with how many items EventBridge stored during it (``eventbridge``: their receive times)."""
-    return [
-        Gap(shard, a, b, sum(1 for t in eventbridge if a <= t <= b))
-        for shard, fleet in sorted(coverage.items())
-        for a, b in fleet.gaps
+def eventbridge_deliveries(
+    queries: EventQueries, spans: Iterable[tuple[float, float]], listed: Iterable[dict[str, Any]] | None = None
+) -> dict[str, list[float]]:
+    """Per org, when the EventBridge path stored items inside ``spans`` (the gaps): from ``listed`` (time-index items
+    already read for a wider window) or, without it, from the time index over each span.
+
+    The time index does not carry the org, so only the items inside a gap are read whole (few: no socket was proven
+    then). An item's receive time is when the path that stored it first delivered it.
+    """
+    merged = merge(spans)
+    if listed is None:
+        listed = (i for a, b in merged for i in queries.by_window(a, b))
+    inside = [
+        i
+        for i in listed
+        if i.get("kind", "event") == "event"
+        and i.get("source") == "eventbridge"
+        and any(a <= int(i["received_ms"]) / 1000 <= b for a, b in merged)
     ]
+    deliveries: dict[str, list[float]] = {}
+    for item in queries.full(inside):
+        deliveries.setdefault(str(item.get("org", "")), []).append(int(item["received_ms"]) / 1000)
+    return deliveries
 
 
-def eventbridge_times(queries: EventQueries, start: float, end: float) -> list[float]:
-    """When the EventBridge path stored items in [start, end], from the time index."""
-    return [
-        int(i["received_ms"]) / 1000
-        for i in queries.by_window(start, end)
-        if i.get("kind", "event") == "event" and i.get("source") == "eventbridge"
-    ]
+def judged_gaps(
+    queries: EventQueries, coverage: dict[str, FleetCoverage], listed: Iterable[dict[str, Any]] | None = None
+) -> list[Gap]:
+    """Every shard's fleet gaps, each judged against its own org's EventBridge deliveries (evidence/gaps.py)."""
+    spans = {shard: fleet.gaps for shard, fleet in coverage.items()}
+    gaps = [g for found in spans.values() for g in found]
+    return classify(spans, eventbridge_deliveries(queries, gaps, listed) if gaps else {})
 
 
 def gather(
@@ -264,7 +269,6 @@ def gather(
     coverage = {shard: query_coverage(table, shard, start, end) for shard in shards}
     listed = list(queries.by_window(start, end))
     by_hour: dict[str, Counter[str]] = {}
-    eventbridge: list[float] = []
     quarantined = []
     for item in listed:
         received = int(item["received_ms"]) / 1000
@@ -273,9 +277,7 @@ def gather(
             continue
         source = str(item.get("source", "websocket"))
         by_hour.setdefault(iso_ms(received)[:13], Counter())[source] += 1
-        if source == "eventbridge":
-            eventbridge.append(received)
-    gaps = classify(coverage, eventbridge)
+    gaps = judged_gaps(queries, coverage, listed)
     kept = [
         {
             "received_at": iso_ms(int(i["received_ms"]) / 1000),

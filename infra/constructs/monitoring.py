@@ -18,6 +18,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from evidence.gaps import EVENTBRIDGE_SILENCE_S
 from infra.config import BridgeConfig
 
 WORKER = {"service": "stream-worker"}
@@ -207,23 +208,25 @@ class Monitoring(Construct):
                 NOT_BREACHING,
                 f"Org {org_name}: partner events EventBridge or the consumer could not take wait in the DLQ: inspect, redrive",
             )
-            # a bus still Pending (or deleted) drops Genesys' events silently: EventBridge quiet while sockets are not
+            # a bus still Pending (or deleted) drops Genesys' events silently: EventBridge quiet while sockets are not;
+            # the same limit decides whether the path may count as covering a fleet gap (evidence/gaps.py)
+            silent_for = Duration.seconds(EVENTBRIDGE_SILENCE_S)
             silence = cw.MathExpression(
                 expression="IF(ws > 0 AND FILL(eb, 0) == 0, 1, 0)",
                 using_metrics={
                     # both per org: one org's Pending bus must not hide behind another org's traffic
                     "ws": self._metric(
-                        "EventsStored", {**WORKER, "org": org_name, "source": "websocket"}, "Sum", Duration.minutes(15)
+                        "EventsStored", {**WORKER, "org": org_name, "source": "websocket"}, "Sum", silent_for
                     ),
                     "eb": cw.Metric(
                         namespace=config.metrics_namespace,
                         metric_name="EventsReceived",
                         dimensions_map={"service": "eventbridge-consumer", "org": org_name, "source": "eventbridge"},
                         statistic="Sum",
-                        period=Duration.minutes(15),
+                        period=silent_for,
                     ),
                 },
-                period=Duration.minutes(15),
+                period=silent_for,
                 label="EventBridge silent while websocket events flow",
             )
             self._alarm(
@@ -232,7 +235,8 @@ class Monitoring(Construct):
                 1,
                 cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 NOT_BREACHING,
-                f"Org {org_name}: websocket events flow but none came through EventBridge for 15 min: is the partner "
+                f"Org {org_name}: websocket events flow but none came through EventBridge for "
+                f"{EVENTBRIDGE_SILENCE_S // 60} min: is the partner "
                 "source associated (not Pending), and the Genesys integration active?",
             )
         self.dashboard = self._dashboard(watched)

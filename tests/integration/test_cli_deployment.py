@@ -102,7 +102,7 @@ def test_coverage_of_every_shard_from_the_stack_with_options_after_the_command(a
     assert by_shard["acme:0"]["gaps"] == []
     (gap,) = by_shard["acme:1"]["gaps"]
     assert gap["seconds"] == 30.0 and isinstance(gap["seconds"], float)
-    assert gap["classification"] == "EventBridge delivered during it"  # an EventBridge item in the gap
+    assert gap["classification"] == "covered by EventBridge"  # acme's EventBridge item in the gap
     assert report["gaps_found"] is True
 
 
