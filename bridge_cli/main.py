@@ -24,12 +24,12 @@ from tqdm import tqdm
 from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
 from bridge_cli.files import written_whole
 from bridge_cli.report import gather, judged_gaps, write
+from evidence.queries import EventQueries
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from genesys.timefmt import iso_ms, parse_iso
 from stream_worker.aws import CoverageTable
 from stream_worker.ledger import query_coverage
-from stream_worker.queries import EventQueries
 from stream_worker.verify import fetch_ground_truth, verify
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

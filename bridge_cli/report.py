@@ -24,10 +24,10 @@ import matplotlib.pyplot as plt
 from bridge_cli.files import written_whole
 from evidence.coverage import FleetCoverage, merge
 from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, classify
+from evidence.queries import EventQueries
 from genesys.timefmt import iso_ms
 from stream_worker.aws import CoverageTable
 from stream_worker.ledger import query_coverage
-from stream_worker.queries import EventQueries
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.server import EmulatorServer
+from evidence.queries import EventQueries
 from functions.mint_token.policy import RefreshPolicy
 from genesys.http import new_http_client
 from local_stack.minter_loop import MinterLoop
@@ -15,7 +16,6 @@ from local_stack.resources import StackNames, create_resources, org_config, work
 from local_stack.waiting import eventually
 from stream_worker.aws import CoverageTable, dynamodb_client, s3_client, secrets_provider
 from stream_worker.ledger import query_uncovered
-from stream_worker.queries import EventQueries
 from stream_worker.settings import load_settings
 from stream_worker.verify import Verification, verify
 from stream_worker.worker import Worker

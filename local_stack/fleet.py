@@ -22,13 +22,13 @@ from bridge_cli.report import gather, write
 from emulator.server import EmulatorServer
 from evidence.coverage import FleetCoverage
 from evidence.keys import envelope_key
+from evidence.queries import EventQueries
 from functions.mint_token.policy import RefreshPolicy
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames, create_resources, org_config, worker_env
 from local_stack.waiting import eventually_sync
 from stream_worker.aws import CoverageTable, dynamodb_client
 from stream_worker.ledger import query_coverage
-from stream_worker.queries import EventQueries
 from stream_worker.verify import Verification, verify
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from bridge_cli import main as query_cli
 from emulator.eventbridge import EventBridgeConfig
+from evidence.queries import EventQueries
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.waiting import eventually
 from stream_worker.aws import dynamodb_client
-from stream_worker.queries import EventQueries
 from tests.conftest import emf_metrics
 from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, stores_more, table_items
 

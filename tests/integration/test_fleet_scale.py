@@ -108,7 +108,7 @@ async def test_12000_topics_over_4_clients_are_all_covered_within_20_channels_ea
     shards = [s.id for g in groups for s in g.shards]
     assert len(shards) == 12
     assert {shard: query_coverage(ledger, shard, start, end).gaps for shard in shards} == {s: [] for s in shards}
-    from stream_worker.queries import EventQueries
+    from evidence.queries import EventQueries
     from stream_worker.verify import verify
 
     stored = [

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 import boto3
 import pytest
 
+from evidence.queries import EventQueries
 from local_stack.minter_loop import MinterLoop
 from local_stack.resources import StackNames, create_resources, org_config, worker_env
 from local_stack.waiting import eventually_sync
-from stream_worker.queries import EventQueries
 from stream_worker.verify import verify
 from tests.conftest import emf_metrics
 from tests.integration.test_worker_storage import hostile_frames

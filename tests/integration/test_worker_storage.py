@@ -13,11 +13,11 @@ import boto3
 import pytest
 
 from evidence.keys import envelope_key, event_key
+from evidence.queries import EventQueries
 from evidence.records import read_envelope
 from evidence.store import EventStore
 from local_stack.waiting import eventually
 from stream_worker.put_lanes import ProcessLanes
-from stream_worker.queries import EventQueries
 from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, running_bridge, stores_more, table_items
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ async def test_frames_the_store_refuses_are_quarantined_whole_and_never_block(aw
     store = EventStore(
         boto3.client("dynamodb"), boto3.client("s3"), bridge.names.events_table, bridge.names.payload_bucket
     )
-    from stream_worker.queries import plain
+    from evidence.queries import plain
 
     kept = {read_envelope(plain(r), store.fetch_payload) for r in records}
     assert kept == set(frames.values())
