@@ -65,3 +65,43 @@ def explain(exc: BaseException) -> str:
             return f"AWS refused the call ({code}): check the credentials of --profile and their permissions"
         return f"AWS call failed ({code}): {message}"
     return f"AWS call failed: {exc}"
+
+
+class BucketSource:
+    """The archive bucket itself: current objects, and each object's versions (Object Lock keeps every one)."""
+
+    online = True
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            data: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return data
+
+    def version_state(self, key: str, version_id: str) -> str | None:
+        pages = self._s3.get_paginator("list_object_versions").paginate(Bucket=self._bucket, Prefix=key)
+        versions, markers = [], []
+        for page in pages:
+            versions += [v for v in page.get("Versions", []) if v["Key"] == key]
+            markers += [m for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+        latest = next((v for v in versions + markers if v.get("IsLatest")), None)
+        kept = any(v["VersionId"] == version_id for v in versions)
+        if latest is not None and latest["VersionId"] == version_id:
+            return None
+        if not kept:
+            return f"the manifest's version {version_id} is gone"
+        if latest is not None and latest in markers:
+            return f"deleted: a delete marker hides it (the locked version {version_id} remains)"
+        current = latest["VersionId"] if latest else "none"
+        return f"overwritten: the current version is {current}, the manifest's is {version_id} (which remains)"

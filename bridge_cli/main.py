@@ -21,9 +21,19 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from bridge_cli.aws import CLI_ERRORS, Clients, clients, explain, stack_outputs
+from bridge_cli.archive import (
+    ArchiveSource,
+    FolderSource,
+    compare_table,
+    orgs_of,
+    public_key_of,
+    signature_check,
+    verify_org,
+)
+from bridge_cli.aws import CLI_ERRORS, BucketSource, Clients, clients, explain, stack_outputs
 from bridge_cli.files import written_whole
-from bridge_cli.report import gather, judged_gaps, write
+from bridge_cli.report import gather, write
+from evidence.gaps import judged_gaps
 from evidence.queries import EventQueries
 from evidence.records import read_envelope
 from evidence.store import EventStore
@@ -135,6 +145,7 @@ EXIT_CODES = """exit codes:
   1  an error: AWS refused or failed, a table or stack not found (one line on stderr says which, and the fix)
   2  usage: an unknown option or a bad value
   3  coverage, report: gaps found
+  4  verify-archive: the archive does not verify (each failure is listed)
 """
 OUTPUTS = ("table", "json", "jsonl")
 SETTLE = 60.0  # seconds: the ledger trails by its write interval and the delivery allowance; later is not judged
@@ -214,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--since", type=parse_time, default=parse_time("1h"))
     sources.add_argument("--until", type=parse_time, default=parse_time("now"))
 
+    archive = command(
+        "verify-archive", "check a day of the write-once archive: signatures, chain, objects, and the table both ways"
+    )
+    archive.add_argument("--day", type=_day, required=True, help="a UTC day, e.g. 2026-12-02")
+    archive.add_argument("--org", help="only this org's chain (default: every org in the archive)")
+    archive.add_argument(
+        "--offline", type=Path, metavar="DIR", help="a downloaded copy (aws s3 sync s3://BUCKET DIR): no AWS access"
+    )
+    archive.add_argument("--public-key", type=Path, help="PEM file of the signing key (default: the archive's copy)")
+    archive.add_argument("--archive-bucket", help="default: the stack's ArchiveBucket output")
+    archive.add_argument("--payload-bucket", help="default: the stack's PayloadBucket output (oversized envelopes)")
+
     check = command("verify", "compare the table with an emulator's ground truth (local stack only)")
     check.add_argument("--emulator", required=True, help="emulator base URL, e.g. http://127.0.0.1:8123")
     check.add_argument("--topic", action="append", required=True, dest="topics")
@@ -267,6 +290,8 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
             count = write_events(_events(args, queries), args.output, target, store, queries, args.limit)
         print(f"{count} item(s)", file=sys.stderr)
         return 0
+    if args.command == "verify-archive":
+        return _verify_archive(args, aws, outputs, out)
     if args.command in ("coverage", "shards", "report"):
         table = CoverageTable(aws.dynamodb, _table(args, "coverage_table"))
         known = outputs.get("Shards") or {shard: {} for shard in table.shards()}
@@ -293,6 +318,77 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
     else:
         _emit([figures], args.output, out, figures)
     return 0 if result.ok else 1
+
+
+def _verify_archive(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: TextIO) -> int:
+    """Offline: the folder and the public key alone. Online: the bucket, object versions, and the table."""
+    source: ArchiveSource
+    if args.offline is not None:
+        if not args.offline.is_dir():
+            raise Usage(f"--offline {args.offline}: not a folder")
+        source = FolderSource(args.offline)
+    else:
+        bucket = args.archive_bucket or outputs.get("ArchiveBucket")
+        if not bucket:
+            raise Usage("which archive? pass --stack NAME, --archive-bucket NAME, or --offline DIR")
+        source = BucketSource(aws.s3, bucket)
+    try:
+        verify_signature = signature_check(public_key_of(source, args.public_key))
+    except (OSError, ValueError) as exc:
+        raise Usage(str(exc)) from None
+    orgs = [args.org] if args.org else orgs_of(source)
+    results = [verify_org(source, org, args.day, verify_signature) for org in orgs]
+    compared: int | None = None
+    if args.offline is None and args.events_table:
+        queries = EventQueries(aws.dynamodb, args.events_table)
+        store = EventStore(
+            aws.dynamodb, aws.s3, args.events_table, args.payload_bucket or outputs.get("PayloadBucket", "")
+        )
+        listed = [
+            i
+            for i in queries.by_window(args.day, args.day + 86_400)
+            if i.get("kind", "event") in ("event", "quarantine")
+        ]
+        whole = list(queries.full(listed))
+        compared = sum(
+            compare_table(r, (i for i in whole if str(i.get("org", "")) == r.org), store.fetch_payload) for r in results
+        )
+    summary: dict[str, Any] = {
+        "day": iso_ms(args.day)[:10],
+        "mode": "offline" if args.offline is not None else "online",
+        "table_compared": compared,
+        "orgs": [r.as_dict() for r in results],
+        "verified": bool(results) and all(not r.findings for r in results),
+    }
+    if args.output == "table":
+        _archive_text(summary, out)
+    else:
+        findings = [{"org": o["org"], **f} for o in summary["orgs"] for f in o["findings"]]
+        _emit(findings, args.output, out, summary)
+    return 0 if summary["verified"] else 4
+
+
+def _archive_text(summary: dict[str, Any], out: TextIO) -> None:
+    compared = summary["table_compared"]
+    table = "not compared (offline)" if compared is None else f"{compared} item(s) compared both ways"
+    out.write(f"archive of {summary['day']} ({summary['mode']}); events table: {table}\n")
+    if not summary["orgs"]:
+        out.write("no org has manifests in this archive\n")
+    for org in summary["orgs"]:
+        out.write(
+            f"org {org['org']}: manifests={org['manifests']} segments={org['segments']} records={org['records']} "
+            f"events={org['events']} {'verified' if org['verified'] else 'NOT VERIFIED'}\n"
+        )
+        for shard, cover in sorted(org["signed_coverage"].items()):
+            out.write(
+                f"  signed coverage {shard}: {cover['windows']} window(s), {cover['covered_seconds']:.3f} s covered, "
+                f"{len(cover['gaps'])} gap(s)\n"
+            )
+            for gap in cover["gaps"]:
+                out.write(f"    gap {gap['start']} - {gap['end']} ({gap['seconds']:.3f} s): {gap['classification']}\n")
+        for finding in org["findings"]:
+            out.write(f"  FAIL [{finding['check']}] {finding['subject']}: {finding['detail']}\n")
+    out.write(f"archive: {'verified' if summary['verified'] else 'NOT verified'}\n")
 
 
 def _day(value: str) -> float:

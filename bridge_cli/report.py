@@ -11,7 +11,6 @@ import html
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bridge_cli.files import written_whole
-from evidence.coverage import FleetCoverage, merge
-from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, classify
+from evidence.coverage import FleetCoverage
+from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, judged_gaps
 from evidence.queries import EventQueries
 from genesys.timefmt import iso_ms
 from stream_worker.aws import CoverageTable
@@ -219,40 +218,6 @@ def write(data: ReportData, html_path: Path) -> Path:
         with written_whole(path) as handle:
             handle.write(text)
     return json_path
-
-
-def eventbridge_deliveries(
-    queries: EventQueries, spans: Iterable[tuple[float, float]], listed: Iterable[dict[str, Any]] | None = None
-) -> dict[str, list[float]]:
-    """Per org, when the EventBridge path stored items inside ``spans`` (the gaps): from ``listed`` (time-index items
-    already read for a wider window) or, without it, from the time index over each span.
-
-    The time index does not carry the org, so only the items inside a gap are read whole (few: no socket was proven
-    then). An item's receive time is when the path that stored it first delivered it.
-    """
-    merged = merge(spans)
-    if listed is None:
-        listed = (i for a, b in merged for i in queries.by_window(a, b))
-    inside = [
-        i
-        for i in listed
-        if i.get("kind", "event") == "event"
-        and i.get("source") == "eventbridge"
-        and any(a <= int(i["received_ms"]) / 1000 <= b for a, b in merged)
-    ]
-    deliveries: dict[str, list[float]] = {}
-    for item in queries.full(inside):
-        deliveries.setdefault(str(item.get("org", "")), []).append(int(item["received_ms"]) / 1000)
-    return deliveries
-
-
-def judged_gaps(
-    queries: EventQueries, coverage: dict[str, FleetCoverage], listed: Iterable[dict[str, Any]] | None = None
-) -> list[Gap]:
-    """Every shard's fleet gaps, each judged against its own org's EventBridge deliveries (evidence/gaps.py)."""
-    spans = {shard: fleet.gaps for shard, fleet in coverage.items()}
-    gaps = [g for found in spans.values() for g in found]
-    return classify(spans, eventbridge_deliveries(queries, gaps, listed) if gaps else {})
 
 
 def gather(

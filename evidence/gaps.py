@@ -9,9 +9,13 @@ Deliveries of another org never count, and a path that delivered once and then w
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
+
+from evidence.coverage import FleetCoverage, merge
+from evidence.queries import EventQueries
 
 EVENTBRIDGE_SILENCE_S = 15 * 60  # the EventBridgeSilent alarm's period: quieter than this, the path is not trusted
 COVERED_BY_EVENTBRIDGE = "covered by EventBridge"
@@ -57,3 +61,37 @@ def classify(gaps: Mapping[str, Sequence[tuple[float, float]]], deliveries: Mapp
     return [
         judge(shard, a, b, ordered.get(org_of(shard), [])) for shard, spans in sorted(gaps.items()) for a, b in spans
     ]
+
+
+def eventbridge_deliveries(
+    queries: EventQueries, spans: Iterable[tuple[float, float]], listed: Iterable[dict[str, Any]] | None = None
+) -> dict[str, list[float]]:
+    """Per org, when the EventBridge path stored items inside ``spans`` (the gaps): from ``listed`` (time-index items
+    already read for a wider window) or, without it, from the time index over each span.
+
+    The time index does not carry the org, so only the items inside a gap are read whole (few: no socket was proven
+    then). An item's receive time is when the path that stored it first delivered it.
+    """
+    merged = merge(spans)
+    if listed is None:
+        listed = (i for a, b in merged for i in queries.by_window(a, b))
+    inside = [
+        i
+        for i in listed
+        if i.get("kind", "event") == "event"
+        and i.get("source") == "eventbridge"
+        and any(a <= int(i["received_ms"]) / 1000 <= b for a, b in merged)
+    ]
+    deliveries: dict[str, list[float]] = {}
+    for item in queries.full(inside):
+        deliveries.setdefault(str(item.get("org", "")), []).append(int(item["received_ms"]) / 1000)
+    return deliveries
+
+
+def judged_gaps(
+    queries: EventQueries, coverage: dict[str, FleetCoverage], listed: Iterable[dict[str, Any]] | None = None
+) -> list[Gap]:
+    """Every shard's fleet gaps, each judged against its own org's EventBridge deliveries (evidence/gaps.py)."""
+    spans = {shard: fleet.gaps for shard, fleet in coverage.items()}
+    gaps = [g for found in spans.values() for g in found]
+    return classify(spans, eventbridge_deliveries(queries, gaps, listed) if gaps else {})

@@ -68,7 +68,15 @@ class CoverageReader:
         return {int(item["session"]["S"]) / 1000 for item in items}
 
     def record_verdict(
-        self, shard: str, start: float, *, uncovered_seconds: float, live_tasks: int, forced: bool, judged_at: float
+        self,
+        shard: str,
+        start: float,
+        *,
+        end: float,
+        uncovered_seconds: float,
+        live_tasks: int,
+        forced: bool,
+        judged_at: float,
     ) -> bool:
         """Write the verdict once; False when a concurrent or earlier run already wrote it (it is not emitted again)."""
         try:
@@ -77,6 +85,7 @@ class CoverageReader:
                 Item={
                     "shard": {"S": judged_partition(shard)},
                     "session": {"S": window_sort_key(start)},
+                    "end_ms": {"N": str(int(end * 1000))},  # the archiver's coverage manifest names the window
                     "uncovered_ms": {"N": str(round(uncovered_seconds * 1000))},
                     "live_tasks": {"N": str(live_tasks)},
                     "forced": {"BOOL": forced},

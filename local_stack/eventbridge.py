@@ -58,12 +58,12 @@ def create_eventbridge_path(topics: Iterable[str]) -> EventBridgePath:
 class LocalContext:
     """What the handler's Powertools decorators read of Lambda's context."""
 
-    function_name = "eventbridge-consumer"
     function_version = "$LATEST"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:eventbridge-consumer"
 
-    def __init__(self) -> None:
+    def __init__(self, function_name: str = "eventbridge-consumer") -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.aws_request_id = str(uuid.uuid4())
 
     def get_remaining_time_in_millis(self) -> int:

@@ -87,6 +87,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if not rt.reader.record_verdict(
             verdict.shard,
             verdict.start,
+            end=verdict.end,
             uncovered_seconds=verdict.uncovered_seconds,
             live_tasks=verdict.live_tasks,
             forced=verdict.forced,

@@ -33,6 +33,7 @@ ADAPTERS: dict[str, set[str]] = {
         "bridge_cli/aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
+        "functions/archive_events/aws.py",
         "evidence/store.py",
     },
     "botocore": {
@@ -40,6 +41,7 @@ ADAPTERS: dict[str, set[str]] = {
         "bridge_cli/aws.py",
         "functions/secrets_store.py",
         "functions/coverage_store.py",
+        "functions/archive_events/aws.py",
         "evidence/store.py",
     },
     "httpx": {"genesys/http.py", "genesys/oauth.py", "genesys/notifications.py", "stream_worker/verify.py"},
