@@ -9,16 +9,19 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
+import time as clock
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from evidence.archive import read_segment
+from evidence.archive import Manifest, check_chain, read_segment
 from evidence.coverage import session_sort_key
 from evidence.records import Received, event_item
 from evidence.store import EventStore
+from functions.archive_events.aws import ArchiveBucket, Chain, Signer
 from functions.coverage_store import CoverageReader
 from local_stack.archive import StreamPump, archiver_handler, create_archive
 from local_stack.resources import StackNames, create_resources
@@ -245,3 +248,40 @@ def test_a_judged_window_joins_the_chain_as_signed_coverage(stack):
     assert (coverage["windows"], coverage["covered_seconds"]) == (1, 40.0)
     (gap,) = coverage["gaps"]
     assert (gap["start"], gap["seconds"], gap["classification"]) == ("2026-12-05T12:00:20.000Z", 20.0, "uncovered")
+
+
+def test_two_archivers_appending_at_once_never_share_a_sequence_and_a_crash_after_the_transaction_is_mended(stack):
+    """Given two archivers of one org appending 10 manifests each from two threads, and a third whose process dies
+    after its transaction but before its manifest reached the bucket, when the next append runs, then the chain
+    holds 21 manifests, sequences 1..21 each once, linked, and the lost manifest written from the head's copy."""
+    archive, _, _ = stack
+    bucket = ArchiveBucket(archive.bucket)
+
+    def chain(target: ArchiveBucket = bucket) -> Chain:
+        return Chain(NAMES.coverage_table, target, Signer(archive.key_id), clock.time)
+
+    def work(name: str) -> None:
+        mine = chain()
+        for n in range(10):
+            mine.append("local", f"{name}-{n}", {"segment": {"name": f"{name}-{n}"}})
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    class DiesBeforeWriting(ArchiveBucket):
+        def put_once(self, key: str, data: bytes) -> bool:
+            if key.startswith("manifests/"):
+                raise SystemExit("killed")
+            return super().put_once(key, data)
+
+    with pytest.raises(SystemExit):
+        chain(DiesBeforeWriting(archive.bucket)).append("local", "c-0", {"segment": {"name": "c-0"}})
+    assert chain().append("local", "c-0", {"segment": {"name": "c-0"}}) is None  # a retry: chained already
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=archive.bucket, Prefix="manifests/local/")["Contents"]]
+    manifests = [Manifest(k, s3.get_object(Bucket=archive.bucket, Key=k)["Body"].read()) for k in keys]
+    assert sorted(m.sequence for m in manifests) == list(range(1, 22))
+    assert check_chain(manifests, lambda statement, signature: True) == []
