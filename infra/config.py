@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -183,6 +183,21 @@ def deployment_for(replicas: int) -> Deployment:
     return Deployment(min_healthy_percent=50, max_healthy_percent=100, max_tasks=replicas)
 
 
+class ArchiveConfig(BaseModel):
+    """The write-once archive: every stored item, in signed and chained segments, in an S3 Object Lock bucket."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = Field(True, description="archive the events table's stream; off leaves the table the only copy")
+    mode: Literal["compliance", "governance"] = Field(
+        "compliance",
+        description="Object Lock mode: compliance (nobody, root included, can shorten or remove it) or governance "
+        "(principals with s3:BypassGovernanceRetention can: for test stacks)",
+    )
+    retention_days: int = Field(
+        2557, ge=1, le=36_500, description="how long each archived version is locked; 2557 days is seven years"
+    )
+
+
 class Idp(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     issuer: str = Field(pattern=r"^https://", description="OIDC issuer URL of the IdP (Okta, Entra ID, Cognito, ...)")
@@ -216,7 +231,10 @@ class BridgeConfig(BaseModel):
     channel_budget: int | None = Field(
         None, ge=2, le=20, description="channels per task; default Genesys' 20 shared by the tasks of a deploy"
     )
-    event_ttl_days: int | None = Field(None, ge=1, description="off by default: audit evidence is kept")
+    event_ttl_days: int | None = Field(
+        None, ge=1, description="off by default: audit evidence is kept; with the archive on it can be short (e.g. 90)"
+    )
+    archive: ArchiveConfig = Field(ArchiveConfig(), description="S3 Object Lock archive with signed manifests")
     vend_min_remaining_seconds: int = Field(300, ge=60)
     vend_rate_limit: int = Field(100, ge=1, description="steady requests per second on the vend API")
     vend_burst_limit: int = Field(200, ge=1)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from genesys.org_config import TopicSelection
-from infra.config import BridgeConfig, ClientConfig, EventBridgeSource, Idp, Org, SamlClient
+from infra.config import ArchiveConfig, BridgeConfig, ClientConfig, EventBridgeSource, Idp, Org, SamlClient
 from stream_worker.settings import ENV_NAMES, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("the EventBridge source (`bridge.orgs[].eventbridge`)", EventBridgeSource),
     ("SAML2 bearer (`bridge.orgs[].saml`)", SamlClient),
     ("the IdP of the vend API (`bridge.idp`)", Idp),
+    ("the write-once archive (`bridge.archive`)", ArchiveConfig),
 )
 
 
@@ -37,6 +38,8 @@ def default_of(model: type[BaseModel], name: str) -> str:
         return "required"
     if field.default_factory is not None:
         return "computed"
+    if isinstance(field.default, BaseModel):
+        return "see below"
     return "none" if field.default is None else f"`{json.dumps(field.default, default=str)}`"
 
 

@@ -24,7 +24,8 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
     tokens, worker = stack.tokens, stack.worker
     found: list[tuple[IConstruct, str, str]] = []
     consumers = [path.consumer for path in stack.eventbridge.values()]
-    for function in (tokens.minter, tokens.vendor, stack.auditor.function, *consumers):
+    archiver = [stack.archive.function] if stack.archive else []
+    for function in (tokens.minter, tokens.vendor, stack.auditor.function, *consumers, *archiver):
         found.append(
             (
                 function,
@@ -91,6 +92,8 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
                 "event key.",
             )
         )
+    if stack.archive is not None:
+        found += _archive(stack, payloads)
     for group in worker.groups.values():
         execution_role = group.task.execution_role
         assert execution_role is not None
@@ -118,6 +121,40 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
             )
         )
     return found
+
+
+def _archive(stack: GenesysBridgeStack, payloads: str) -> list[tuple[IConstruct, str, str]]:
+    archive = stack.archive
+    assert archive is not None and archive.function.role is not None
+    role = archive.function.role
+    events = stack.get_logical_id(stack.store.events.node.default_child)  # type: ignore[arg-type]
+    bucket = stack.get_logical_id(archive.bucket.node.default_child)  # type: ignore[arg-type]
+    coverage = stack.get_logical_id(stack.store.coverage.node.default_child)  # type: ignore[arg-type]
+    return [
+        (
+            role,
+            f"AwsSolutions-IAM5[Resource::<{payloads}.Arn>/envelopes/*]",
+            "s3:GetObject only, under envelopes/: an oversized envelope is archived whole, read from where it is kept.",
+        ),
+        (
+            role,
+            f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/*]",
+            "s3:PutObject and s3:GetObject on the archive's objects: each segment and manifest has a name made from "
+            "its org, day and stream sequence numbers, unknown in advance. No delete: Object Lock refuses it anyway.",
+        ),
+        (
+            role,
+            f"AwsSolutions-IAM5[Resource::<{events}.Arn>/index/*]",
+            "Read of the events table's indexes: a judged window's gaps are classified by the EventBridge deliveries "
+            "in them, listed from the time index.",
+        ),
+        (
+            role,
+            f"AwsSolutions-IAM5[Resource::<{coverage}.Arn>/index/*]",
+            "Added by the table's grant_read_data; the coverage table has no index, so it matches nothing.",
+        ),
+        (archive.dead_letters, "AwsSolutions-SQS3", "This queue is itself the archiver's on-failure destination."),
+    ]
 
 
 def acknowledge(stack: GenesysBridgeStack) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from evidence.archive import PUBLIC_KEY_OBJECT
 from infra.config import BridgeConfig
 from infra.constructs.coverage_auditor import CoverageAuditor
+from infra.constructs.event_archive import EventArchive
 from infra.constructs.event_storage import EventStorage
 from infra.constructs.eventbridge_path import EventBridgePath
 from infra.constructs.monitoring import Monitoring, Watched
@@ -21,7 +23,12 @@ from infra.nag import acknowledge
 class GenesysBridgeStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, config: BridgeConfig, **kwargs: Any) -> None:
         super().__init__(scope, cid, **kwargs)
-        self.store = EventStorage(self, "EventStore", ttl_enabled=config.event_ttl_days is not None)
+        self.store = EventStorage(
+            self, "EventStore", ttl_enabled=config.event_ttl_days is not None, streams=config.archive.enabled
+        )
+        self.archive = (
+            EventArchive(self, "Archive", config=config, store=self.store) if config.archive.enabled else None
+        )
         self.tokens = TokenService(self, "TokenService", config=config)
         self.worker = WorkerFleet(
             self, "StreamWorker", config=config, store=self.store, token_secrets=self.tokens.token_secrets
@@ -47,6 +54,8 @@ class GenesysBridgeStack(Stack):
                 cluster=self.worker.cluster,
                 services={name: group.service for name, group in self.worker.groups.items()},
                 eventbridge={name: path.dead_letters for name, path in self.eventbridge.items()},
+                archiver=self.archive.function if self.archive else None,
+                archive_dead_letters=self.archive.dead_letters if self.archive else None,
             ),
         )
         # every name the Deploy steps use, so nobody has to look one up in the console
@@ -62,6 +71,12 @@ class GenesysBridgeStack(Stack):
         }
         for name, group in self.worker.groups.items():
             outputs[f"WorkerService{_camel(name)}"] = group.service.service_name
+        if self.archive is not None:
+            # what verify-archive reads; the public key itself is written beside the archive (public-key.pem) and
+            # is `aws kms get-public-key --key-id <ArchiveSigningKey>`
+            outputs["ArchiveBucket"] = self.archive.bucket.bucket_name
+            outputs["ArchiveSigningKey"] = self.archive.signing_key.key_arn
+            outputs["ArchivePublicKey"] = f"s3://{self.archive.bucket.bucket_name}/{PUBLIC_KEY_OBJECT}"
         # what genesys-bridge shards and coverage read: every shard with its org, group and topic count
         outputs["Shards"] = json.dumps(
             {

@@ -15,7 +15,7 @@ from evidence.schema import COVERAGE, EVENTS, TableLayout
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
 
-def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: bool) -> dynamodb.Table:
+def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: bool, stream: bool) -> dynamodb.Table:
     types = layout.attribute_types()
     table = dynamodb.Table(
         scope,
@@ -32,6 +32,8 @@ def _table(scope: Construct, cid: str, layout: TableLayout, key: kms.IKey, ttl: 
         encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
         encryption_key=key,
         time_to_live_attribute=layout.ttl_attribute if ttl else None,
+        # the archiver reads every change; both images, so an edit or a deletion is archived with what it replaced
+        stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if stream else None,
         removal_policy=RemovalPolicy.RETAIN,
     )
     for index in layout.indexes:
@@ -49,7 +51,7 @@ class EventStorage(Construct):
     """The events and coverage tables, their key, and the payload bucket; ``grant_event_writes`` is the one way a
     writer (a worker task, the EventBridge consumer) is allowed in: conditional puts and payloads, nothing else."""
 
-    def __init__(self, scope: Construct, cid: str, *, ttl_enabled: bool) -> None:
+    def __init__(self, scope: Construct, cid: str, *, ttl_enabled: bool, streams: bool = False) -> None:
         super().__init__(scope, cid)
         self.key = kms.Key(
             self,
@@ -58,8 +60,8 @@ class EventStorage(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.events = _table(self, "Events", EVENTS, self.key, ttl_enabled)
-        self.coverage = _table(self, "Coverage", COVERAGE, self.key, False)
+        self.events = _table(self, "Events", EVENTS, self.key, ttl_enabled, streams)
+        self.coverage = _table(self, "Coverage", COVERAGE, self.key, False, streams)
         self.access_logs = s3.Bucket(
             self,
             "PayloadAccessLogs",

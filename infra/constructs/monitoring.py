@@ -24,6 +24,7 @@ from infra.config import BridgeConfig
 WORKER = {"service": "stream-worker"}
 AUDITOR = {"service": "coverage-auditor"}
 MINTER = {"service": "token-minter"}
+ARCHIVER = {"service": "archiver"}
 BREACHING = cw.TreatMissingData.BREACHING
 NOT_BREACHING = cw.TreatMissingData.NOT_BREACHING
 
@@ -38,6 +39,8 @@ class Watched:
     cluster: ecs.ICluster
     services: dict[str, ecs.FargateService]  # by worker group
     eventbridge: dict[str, sqs.IQueue]  # the EventBridge path's dead-letter queue, by org
+    archiver: lambda_.IFunction | None = None  # with the archive on
+    archive_dead_letters: sqs.IQueue | None = None
 
 
 class Monitoring(Construct):
@@ -239,7 +242,38 @@ class Monitoring(Construct):
                 f"{EVENTBRIDGE_SILENCE_S // 60} min: is the partner "
                 "source associated (not Pending), and the Genesys integration active?",
             )
+        if watched.archiver is not None and watched.archive_dead_letters is not None:
+            self._archive_alarms(watched.archiver, watched.archive_dead_letters)
         self.dashboard = self._dashboard(watched)
+
+    def _archive_alarms(self, archiver: lambda_.IFunction, dead_letters: sqs.IQueue) -> None:
+        five = Duration.minutes(5)
+        self._alarm(
+            "TableTampered",
+            self._metric("TableTampered", ARCHIVER, "Sum", five),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "An event item was changed or deleted outside the bridge (not an arrival, not a TTL expiry): the archive "
+            "keeps the old and new images; genesys-bridge verify-archive --day D names each key",
+        )
+        self._alarm(
+            "ArchiveDeadLetters",
+            dead_letters.metric_approximate_number_of_messages_visible(period=five),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "A stream batch failed every retry and was not archived: the message names its shard and sequence "
+            "range; archive it before the stream's 24 h retention ends",
+        )
+        self._alarm(
+            "ArchiverErrors",
+            archiver.metric_errors(period=five, statistic="Sum"),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The archiver failed (it is retried from the same batch; nothing is skipped until the DLQ alarm)",
+        )
 
     def _metric(self, name: str, dims: dict[str, str], statistic: str, period: Duration) -> cw.Metric:
         return cw.Metric(
