@@ -125,7 +125,8 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
 
 def _archive(stack: GenesysBridgeStack, payloads: str) -> list[tuple[IConstruct, str, str]]:
     archive = stack.archive
-    assert archive is not None and archive.function.role is not None
+    assert archive is not None
+    assert archive.function.role is not None
     role = archive.function.role
     events = stack.get_logical_id(stack.store.events.node.default_child)  # type: ignore[arg-type]
     bucket = stack.get_logical_id(archive.bucket.node.default_child)  # type: ignore[arg-type]

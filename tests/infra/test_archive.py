@@ -123,7 +123,7 @@ def test_the_archiver_may_add_versions_but_never_delete_and_writes_only_its_chai
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-    assert not {a for a in actions if "Delete" in a or a.endswith("*") and a.startswith("s3")}
+    assert not {a for a in actions if "Delete" in a or (a.endswith("*") and a.startswith("s3"))}
     (put,) = [s for s in statements if s["Action"] == "dynamodb:PutItem"]
     assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["_archive"]}}
 
