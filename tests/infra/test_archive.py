@@ -14,7 +14,7 @@ from tests.infra.conftest import BRIDGE, synth
 def _one(template: Template, kind: str, where: dict[str, Any] | None = None) -> dict[str, Any]:
     found = template.find_resources(kind, {"Properties": where} if where else None)
     assert len(found) == 1, sorted(found)
-    return next(iter(found.values()))
+    return dict(next(iter(found.values())))
 
 
 def archive_bucket(template: Template) -> dict[str, Any]:
