@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,6 +15,10 @@ from typing import Any, cast
 
 import boto3
 
+from bridge_cli.archive import compare_table, public_key_of, signature_check, verify_org
+from bridge_cli.aws import BucketSource
+from evidence.queries import EventQueries
+from evidence.store import EventStore
 from local_stack.eventbridge import LocalContext
 from local_stack.resources import StackNames
 
@@ -132,9 +137,75 @@ class StreamPump:
         return taken
 
 
-def archiver_handler(archive: LocalArchive, names: StackNames) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def archiver_handler(
+    archive: LocalArchive, names: StackNames, **extra: str
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The archiver's handler with its environment set as the stack sets it (imported as Lambda imports it)."""
-    os.environ.update(archive.environment(names))
+    os.environ.update({**archive.environment(names), **extra})
     from functions.archive_events.handler import handler  # after its environment, as on Lambda
 
     return cast("Callable[[dict[str, Any], Any], dict[str, Any]]", handler)  # Powertools' decorators: Any
+
+
+class ArchiverLoop:
+    """The archiver's two event source mappings on the local stack: both streams pumped every ``interval``."""
+
+    def __init__(self, archive: LocalArchive, names: StackNames, interval: float = 5.0) -> None:
+        # a line and a metric per invocation are Lambda's business; on one terminal only warnings show
+        self._handler = archiver_handler(
+            archive, names, POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true"
+        )
+        self._pumps = [StreamPump(names.events_table, batch_size=1000), StreamPump(names.coverage_table)]
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="archiver", daemon=True)
+        self.failures = 0
+
+    def start(self) -> ArchiverLoop:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.drain()
+
+    def drain(self) -> int:
+        """Everything the streams hold now, archived; a failed invocation is logged and retried next round."""
+        taken = 0
+        for pump in self._pumps:
+            try:
+                taken += pump.pump(self._handler)
+            except Exception:  # as Lambda does: the batch comes back; here on the next round
+                log.exception("archiver invocation failed; its batch is read again")
+                self.failures += 1
+        return taken
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.drain()  # what the last writes put in the streams
+
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    segments: int
+    event_keys: list[str]  # every archived event record's key (a key twice would be a duplicate)
+    findings: list[str]
+
+
+def check_archive(archive: LocalArchive, names: StackNames, days: list[float]) -> ArchiveCheck:
+    """verify-archive's own checks over ``days`` (UTC midnights), the table compared both ways."""
+    s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
+    source = BucketSource(s3, archive.bucket)
+    verify = signature_check(public_key_of(source, None))
+    queries = EventQueries(dynamodb, names.events_table)
+    store = EventStore(dynamodb, s3, names.events_table, names.payload_bucket)
+    segments, keys, findings = 0, [], []
+    for day in days:
+        result = verify_org(source, names.org, day, verify)
+        items = [i for i in queries.by_window(day, day + 86_400) if i.get("kind", "event") in ("event", "quarantine")]
+        compare_table(result, queries.full(items), store.fetch_payload)
+        segments += result.segments
+        keys += [k for k, line in result.archived.items() if line["type"] == "event"]
+        findings += [f"[{f.check}] {f.subject}: {f.detail}" for f in result.findings]
+    return ArchiveCheck(segments, keys, findings)

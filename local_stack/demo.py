@@ -3,7 +3,9 @@
 Genesys is the emulator, AWS is moto's server; the minter runs on its schedule, and two stream worker processes run
 active-active as ECS would run two tasks. Midway one task is SIGKILLed (a crash, an OOM, a lost host) and a
 replacement started. At the end every event the emulator published while the fleet was covering is looked up in the
-events table. The last line is ``verified: published=N stored=N lost=0 duplicates_absorbed=M ...``.
+events table, which prints ``verified: published=N stored=N lost=0 duplicates_absorbed=M ...``. The archiver reads
+the tables' streams throughout; the last line is ``archive: segments=S items=N verified``: the archive checked as
+``genesys-bridge verify-archive`` checks it, and the window's events counted in it as ``verified:`` counts the table.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from emulator.faults import chaos_menu, needs_channel
 from emulator.server import EmulatorServer
 from evidence.keys import envelope_key
 from functions.mint_token.policy import RefreshPolicy
+from local_stack.archive import ArchiverLoop, LocalArchive, check_archive, create_archive
 from local_stack.aws import local_aws
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.fleet import LocalFleet
 from local_stack.waiting import eventually_sync
+from stream_worker.verify import verify
 
 TOPICS = [
     "v2.users.alice.presence",
@@ -141,6 +145,9 @@ class Demo:
 
 def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePath) -> int:
     fleet = LocalFleet(emulator, TOPICS, POLICY, args.workdir, WORKER).start()
+    # governance and a day: the local archive is thrown away with moto; a deployed one is compliance, 7 years
+    archive = create_archive(fleet.names, mode="GOVERNANCE", days=1)
+    archiver = ArchiverLoop(archive, fleet.names).start()
     consumer = ConsumerLoop(
         path,
         {
@@ -172,6 +179,7 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
     except TimeoutError as exc:
         print(f"  {exc}", flush=True)
     consumer.stop()
+    archiver.stop()
     result = fleet.verification(window)
     sources = fleet.sources(window)
     rotations = fleet.rotations()
@@ -205,7 +213,21 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
     figures = fleet.report(window, page, verified)
     print(f"audit report: {page} (figures: {figures})")
     print("verified: " + " ".join(f"{name}={value}" for name, value in verified.items()), flush=True)
-    return 0 if result.ok and all(code == 0 for code in codes.values()) else 1
+    archived = archive_line(archive, fleet, window)
+    return 0 if result.ok and archived and all(code == 0 for code in codes.values()) else 1
+
+
+def archive_line(archive: LocalArchive, fleet: LocalFleet, window: tuple[float, float]) -> bool:
+    """The archive checked as verify-archive checks it (signatures, chain, objects, the table both ways), and the
+    window's events counted in it the way ``verified:`` counts them in the table: ``items`` equals ``stored``."""
+    days = sorted({int(t // 86_400) * 86_400.0 for t in (window[0] - 60, time.time())})
+    check = check_archive(archive, fleet.names, days)
+    in_window = verify([e.as_json() for e in fleet.emulator.events()], check.event_keys, set(TOPICS), window)
+    for finding in check.findings[:10]:
+        print(f"  archive: {finding}")
+    state = "verified" if not check.findings else f"NOT verified ({len(check.findings)} finding(s))"
+    print(f"archive: segments={check.segments} items={in_window.stored} {state}", flush=True)
+    return not check.findings
 
 
 def main(argv: list[str] | None = None) -> int:
