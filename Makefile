@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# checkov has its own venv: its pins would fight the project's (tests/infra/test_scanners.py runs it)
+SCAN_VENV ?= .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 SOURCES := genesys evidence bridge_cli emulator local_stack stream_worker functions infra app.py tests
 DURATION ?= 120
 SEED ?= 7
@@ -19,7 +22,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,cdk]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(SCAN_STAMP): scanners.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q --disable-pip-version-check -r scanners.txt
+	@touch $(SCAN_STAMP)
+
+install: $(STAMP) $(SCAN_STAMP)
 
 lint: install
 	$(VENV)/bin/ruff check $(wildcard $(SOURCES))
@@ -41,4 +49,4 @@ bench: install
 	$(PY) -m tests.bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out
+	rm -rf $(VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

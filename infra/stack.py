@@ -18,6 +18,7 @@ from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.token_service import TokenService
 from infra.constructs.worker_fleet import WorkerFleet
 from infra.nag import acknowledge
+from infra.scanners import acknowledge_scanners, encrypt_logs
 
 
 class GenesysBridgeStack(Stack):
@@ -95,7 +96,9 @@ class GenesysBridgeStack(Stack):
                 outputs[f"{kind}{_camel(org)}"] = secret.secret_name
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+        encrypt_logs(self, self.store.key)
         acknowledge(self)
+        acknowledge_scanners(self)
 
 
 def _camel(name: str) -> str:

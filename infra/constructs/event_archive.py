@@ -98,7 +98,7 @@ class EventArchive(Construct):
             timeout=Duration.minutes(5),
             # one invocation per stream shard at a time (Lambda's own rule for streams); the chain's transaction
             # orders concurrent appends, this only bounds them
-            reserved_concurrency=10,
+            reserved_concurrency=5,
         )
         self._grant(store)
         self.function.add_event_source(
