@@ -28,8 +28,16 @@ def test_checkov_finds_nothing_unexplained(templates):
         pytest.fail(f"{CHECKOV} is missing: `make install` builds the scanner venv")
     for template in templates:
         done = subprocess.run(
-            [str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "-o", "json"]
-            + ["--skip-download"],  # offline: no Prisma Cloud guidelines
+            [
+                str(CHECKOV),
+                "-f",
+                str(template),
+                "--framework",
+                "cloudformation",
+                "-o",
+                "json",
+                "--skip-download",
+            ],  # offline: no Prisma Cloud guidelines
             capture_output=True,
             text=True,
             timeout=300,
@@ -46,8 +54,15 @@ def test_cfn_lint_with_the_serverless_rules_finds_nothing(templates):
     """W3005 aside (CDK's explicit DependsOn beside a GetAtt, as in the plain cfn-lint test)."""
     for template in templates:
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "cfn-lint"), "-a", "cfn_lint_serverless.rules"]
-            + ["--ignore-checks", "W3005", "--", str(template)],
+            [
+                str(Path(sys.executable).parent / "cfn-lint"),
+                "-a",
+                "cfn_lint_serverless.rules",
+                "--ignore-checks",
+                "W3005",
+                "--",
+                str(template),
+            ],
             capture_output=True,
             text=True,
             timeout=300,
