@@ -138,10 +138,12 @@ class StreamPump:
 
 
 def archiver_handler(
-    archive: LocalArchive, names: StackNames, **extra: str
+    archive: LocalArchive, names: StackNames, setenv: Callable[[str, str], None] | None = None, **extra: str
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The archiver's handler with its environment set as the stack sets it (imported as Lambda imports it)."""
-    os.environ.update({**archive.environment(names), **extra})
+    """The archiver's handler with its environment set as the stack sets it (imported as Lambda imports it);
+    ``setenv`` sets each variable (a test's monkeypatch.setenv, so nothing outlives the test), else os.environ."""
+    for name, value in {**archive.environment(names), **extra}.items():
+        (setenv or os.environ.__setitem__)(name, value)
     from functions.archive_events.handler import handler  # after its environment, as on Lambda
 
     return cast("Callable[[dict[str, Any], Any], dict[str, Any]]", handler)  # Powertools' decorators: Any

@@ -33,10 +33,10 @@ T0 = 1_796_472_000.0  # 2026-12-05T12:00:00Z
 
 
 @pytest.fixture
-def stack(aws):
+def stack(aws, monkeypatch):
     create_resources(NAMES)
     archive = create_archive(NAMES)
-    handler = archiver_handler(archive, NAMES)
+    handler = archiver_handler(archive, NAMES, monkeypatch.setenv)  # the CLI reads EVENTS_TABLE too
     store = EventStore.connect(NAMES.events_table, NAMES.payload_bucket)
     return archive, handler, store
 
