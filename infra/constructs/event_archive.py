@@ -3,7 +3,7 @@ function reading both tables' streams (functions/archive_events)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -159,21 +159,7 @@ class EventArchive(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject"], resources=[self.bucket.arn_for_objects("*")])
         )
-        region = Stack.of(self).region
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[store.key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": [
-                            f"dynamodb.{region}.amazonaws.com",
-                            f"s3.{region}.amazonaws.com",
-                        ]
-                    }
-                },
-            )
-        )
+        store.grant_key(role)
         self.signing_key.grant(role, "kms:Sign", "kms:GetPublicKey")
         # nobody else may sign: a deny in the key policy outranks any identity policy granting kms:Sign
         # (KMS Developer Guide, "Key policies": an explicit deny overrides any allow)

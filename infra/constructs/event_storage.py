@@ -114,6 +114,11 @@ class EventStorage(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.payloads.arn_for_objects("envelopes/*")])
         )
+        self.grant_key(role)
+
+    def grant_key(self, role: iam.IRole) -> None:
+        """The project key, only through DynamoDB and S3 in this region: enough to read and write the tables and
+        buckets it encrypts, never to decrypt anything handed to KMS directly."""
         region = Stack.of(self).region
         role.add_to_principal_policy(
             iam.PolicyStatement(
