@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from emulator.analytics_api import ROUTES as ANALYTICS_ROUTES
 from emulator.faults import FaultError, apply_fault
 from emulator.saml import InvalidAssertionError, parse_assertion
 from emulator.state import HEARTBEAT_FRAME, PONG_FRAME, GenesysState, Rejection, SocketConn, Token
@@ -345,6 +346,7 @@ def build_app(
         Route(CHANNELS + "/{channel_id}", head_channel, methods=["HEAD"]),
         Route(CHANNELS + "/{channel_id}/subscriptions", subscriptions, methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/api/v2/notifications/availabletopics", available_topics, methods=["GET"]),
+        *ANALYTICS_ROUTES,
         Route("/_emulator/events", ground_truth, methods=["GET"]),
         Route("/_emulator/state", emulator_state, methods=["GET"]),
         Route("/_emulator/faults", faults, methods=["POST"]),

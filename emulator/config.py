@@ -38,6 +38,13 @@ class EmulatorConfig:
     # this share of the generated events re-sends an earlier body of its topic as a new notification, and bodies
     # then carry plain timestamps (two state changes may share a millisecond) instead of forced unique ones
     repeat_content: float = 0.0
+    # the REST APIs that rebuild a gap (emulator/analytics.py): the share of pages that show the previous page's
+    # last record again, how far totalHits may be off (a fraction), how long data takes to become available, and
+    # the APIs (conversations, users, audits) whose permission the client lacks (403)
+    analytics_repeat: float = 0.0
+    analytics_total_jitter: float = 0.0
+    analytics_availability_lag: float = 0.0
+    forbidden_apis: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         positive = {

@@ -161,6 +161,7 @@ class GenesysState:
         self.tokens: dict[str, Token] = {}
         self.channels: dict[str, ChannelState] = {}
         self.events: list[PublishedEvent] = []
+        self.audit_transactions: dict[str, dict[str, Any]] = {}  # audits/query transactions (emulator/analytics_api)
         self.interest: dict[str, None] = {}  # every topic ever subscribed: events keep flowing after sockets go
         self.failures: dict[str, InjectedFailures] = {}
         self.factory = EventFactory(config.seed, unique_stamps=config.repeat_content == 0)

@@ -73,6 +73,8 @@ def envelope_fields(item: Mapping[str, Any], fetch: Any = None) -> dict[str, str
     from whichever way the item keeps it (inline, gzip inline, gzip in the payload bucket)."""
     if "envelope" in item:
         return {"envelope": str(item["envelope"])}
+    if "rest_record" in item:  # a reconstruction: what REST returned, never a notification's envelope
+        return {"rest_record": str(item["rest_record"])}
     if "envelope_raw" in item:
         return {"envelope_base64": base64.b64encode(_bytes(item["envelope_raw"])).decode()}
     if "envelope_gz" in item:
@@ -91,7 +93,10 @@ def _bytes(value: Any) -> bytes:
     return bytes(value.value if hasattr(value, "value") else value)
 
 
-_KEPT = ("topic", "org", "shard", "source", "channel_id", "received_ms", "event_ms", "reason", "correlation_id")
+_KEPT = (
+    "topic", "org", "shard", "source", "channel_id", "received_ms", "event_ms", "reason", "correlation_id",
+    "gap_id", "api", "request",
+)  # fmt: skip
 
 
 def item_line(kind: str, item: Mapping[str, Any], fetch: Any = None) -> dict[str, Any]:
@@ -143,7 +148,7 @@ def change_record(
     ``images``: the old and new images as the stream gave them (DynamoDB JSON), kept in a tamper record verbatim.
     """
     if name == "INSERT" and new is not None:
-        return item_line(str(new.get("kind", EVENT)), new, fetch)
+        return item_line(str(new.get("kind", EVENT)), new, fetch)  # event, quarantine or reconstruction
     if name == "MODIFY" and old is not None and new is not None and is_arrival_only(old, new):
         before, after = arrivals(old), arrivals(new)
         added = {path: sorted(set(after[path]) - set(before.get(path, []))) for path in after}

@@ -16,6 +16,7 @@ LOOKBACK_MS = 48 * 3600 * 1000  # a session never outlives its channel (24 h); l
 TASKS_PARTITION = "_tasks"
 JUDGED_PREFIX = "_judged#"
 REJECTED_PREFIX = "_rejected#"  # topics Genesys refused, per org: evidence of what was never streamed
+TOPICS_PARTITION = "_topics"  # the topics each shard carries (what a gap on it may have hidden)
 
 
 def is_shard(partition: str) -> bool:
@@ -99,6 +100,16 @@ def rejected_item(org: str, topic: str, reason: str, missing: tuple[str, ...], a
     if missing:
         item["missing_permissions"] = {"SS": sorted(set(missing))}
     return item
+
+
+def topics_item(shard: str, topics: list[str], at: float) -> dict[str, Any]:
+    """The topics a shard carries, as its task planned them: a gap's repair asks Genesys about these."""
+    return {
+        "shard": {"S": TOPICS_PARTITION},
+        "session": {"S": shard},
+        "topics": {"L": [{"S": t} for t in topics]},
+        "written_ms": {"N": str(int(at * 1000))},
+    }
 
 
 def heartbeat_of(item: Mapping[str, Any]) -> tuple[str, float]:

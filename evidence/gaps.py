@@ -16,6 +16,7 @@ from typing import Any
 
 from evidence.coverage import FleetCoverage, merge
 from evidence.queries import EventQueries
+from genesys.timefmt import iso_ms
 
 EVENTBRIDGE_SILENCE_S = 15 * 60  # the EventBridgeSilent alarm's period: quieter than this, the path is not trusted
 COVERED_BY_EVENTBRIDGE = "covered by EventBridge"
@@ -95,3 +96,116 @@ def judged_gaps(
     spans = {shard: fleet.gaps for shard, fleet in coverage.items()}
     gaps = [g for found in spans.values() for g in found]
     return classify(spans, eventbridge_deliveries(queries, gaps, listed) if gaps else {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gap records: one per uncovered interval per shard, in the coverage table (partition ``_gaps``)
+
+GAPS_PARTITION = "_gaps"
+PENDING, REPAIRED, PARTIAL, UNREPAIRABLE = "pending", "repaired", "partial", "unrepairable"
+NOT_NEEDED = "not needed"  # covered by EventBridge: nothing to rebuild
+
+
+def gap_id(shard: str, start: float) -> str:
+    """``<shard>@<start ms>``: stable across re-judgements of the same window."""
+    return f"{shard}@{round(start * 1000)}"
+
+
+def gap_sort_key(shard: str, start: float) -> str:
+    return f"{shard}#{round(start * 1000):015d}"
+
+
+@dataclass
+class GapRecord:
+    shard: str
+    start: float
+    end: float
+    classification: str
+    eventbridge_events: int = 0
+    topics: int = 0  # how many topics the shard carried when the gap was recorded
+    status: str = PENDING
+    final: bool = False  # repaired again after Genesys' nightly reprocessing (48 h): nothing will change
+    repaired_at: float | None = None
+    rebuilt: dict[str, int] | None = None  # per topic kind: reconstructions stored
+    reasons: list[str] | None = None  # why partial or unrepairable, one line each
+
+    @property
+    def id(self) -> str:
+        return gap_id(self.shard, self.start)
+
+    @property
+    def org(self) -> str:
+        return org_of(self.shard)
+
+    @property
+    def seconds(self) -> float:
+        return round(self.end - self.start, 3)
+
+    def item(self) -> dict[str, Any]:
+        """DynamoDB attribute values (the coverage table's key: ``_gaps`` and ``<shard>#<start ms>``)."""
+        item: dict[str, Any] = {
+            "shard": {"S": GAPS_PARTITION},
+            "session": {"S": gap_sort_key(self.shard, self.start)},
+            "gap_id": {"S": self.id},
+            "gap_shard": {"S": self.shard},
+            "org": {"S": self.org},
+            "start_ms": {"N": str(round(self.start * 1000))},
+            "end_ms": {"N": str(round(self.end * 1000))},
+            "classification": {"S": self.classification},
+            "eventbridge_events": {"N": str(self.eventbridge_events)},
+            "topics": {"N": str(self.topics)},
+            "status": {"S": self.status},
+            "final": {"BOOL": self.final},
+        }
+        if self.repaired_at is not None:
+            item["repaired_ms"] = {"N": str(int(self.repaired_at * 1000))}
+        if self.rebuilt is not None:
+            item["rebuilt"] = {"M": {k: {"N": str(v)} for k, v in sorted(self.rebuilt.items())}}
+        if self.reasons:
+            item["reasons"] = {"L": [{"S": r} for r in self.reasons]}
+        return item
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> GapRecord:
+        return cls(
+            shard=item["gap_shard"]["S"],
+            start=int(item["start_ms"]["N"]) / 1000,
+            end=int(item["end_ms"]["N"]) / 1000,
+            classification=item["classification"]["S"],
+            eventbridge_events=int(item.get("eventbridge_events", {}).get("N", "0")),
+            topics=int(item.get("topics", {}).get("N", "0")),
+            status=item.get("status", {}).get("S", PENDING),
+            final=bool(item.get("final", {}).get("BOOL", False)),
+            repaired_at=int(item["repaired_ms"]["N"]) / 1000 if "repaired_ms" in item else None,
+            rebuilt={k: int(v["N"]) for k, v in item["rebuilt"]["M"].items()} if "rebuilt" in item else None,
+            reasons=[r["S"] for r in item["reasons"]["L"]] if "reasons" in item else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gap_id": self.id,
+            "shard": self.shard,
+            "start": iso_ms(self.start),
+            "end": iso_ms(self.end),
+            "seconds": self.seconds,
+            "classification": self.classification,
+            "status": self.status,
+            "final": self.final,
+            "repaired_at": iso_ms(self.repaired_at) if self.repaired_at is not None else None,
+            "rebuilt": self.rebuilt or {},
+            "reasons": self.reasons or [],
+        }
+
+
+def recorded(gap: Gap, topics: int) -> GapRecord:
+    """A judged gap as first recorded: pending repair unless EventBridge stood in."""
+    covered = gap.classification == COVERED_BY_EVENTBRIDGE
+    return GapRecord(
+        gap.shard,
+        gap.start,
+        gap.end,
+        gap.classification,
+        gap.eventbridge_events,
+        topics,
+        status=NOT_NEEDED if covered else PENDING,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,3 +208,49 @@ def read_envelope(item: dict[str, Any], fetch_s3: Any = None) -> str:
     if "envelope_s3" in item and fetch_s3 is not None:
         return gzip.decompress(fetch_s3(str(item["envelope_s3"]))).decode("utf-8")
     raise KeyError("item has no envelope")
+
+
+RECONSTRUCTION = "reconstruction"
+REST = "rest"  # the source of a reconstruction: never a notification path
+
+
+def reconstruction_item(
+    key: str,
+    *,
+    topic: str,
+    event_at: float,
+    gap_id: str,
+    shard: str,
+    org: str,
+    api: str,
+    request: dict[str, Any],
+    record: dict[str, Any],
+    missing: list[str],
+    final: bool,
+    rebuilt_at: float,
+) -> Item:
+    """What REST gave back for a gap, kept apart from notifications: its own kind and source, no entity or
+    conversation index entry (an entity's record lists notifications only), filed in the time index at the event
+    time it stands for so a window's listing shows it beside its gap."""
+    return to_item(
+        {
+            "pk": key,
+            "kind": RECONSTRUCTION,
+            "source": REST,
+            "topic": topic,
+            "received_ms": int(event_at * 1000),
+            "event_ms": int(event_at * 1000),
+            "received_at": iso_ms(event_at),
+            "rebuilt_ms": int(rebuilt_at * 1000),
+            "time_bucket": time_bucket(event_at, hashlib.sha256(key.encode()).hexdigest()),
+            "gap_id": gap_id,
+            "shard": shard,
+            "org": org,
+            "channel_id": f"rest:{gap_id}",
+            "api": api,
+            "request": json.dumps(request, sort_keys=True),
+            "rest_record": json.dumps(record, sort_keys=True),
+            "missing_fields": missing,
+            "final": final,
+        }
+    )

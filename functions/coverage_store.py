@@ -17,6 +17,7 @@ from evidence.coverage import (
     session_key_range,
     window_sort_key,
 )
+from evidence.gap_table import GapTable
 from functions.secrets_store import RETRIES
 
 if TYPE_CHECKING:
@@ -27,6 +28,16 @@ class CoverageReader:
     def __init__(self, table: str, client: Any | None = None) -> None:
         self._client: DynamoDBClient = client or boto3.client("dynamodb", config=RETRIES)
         self._table = table
+
+    @property
+    def gaps(self) -> GapTable:
+        """The gap records beside the ledger (evidence/gap_table.py)."""
+        return GapTable(self._client, self._table)
+
+    @property
+    def client(self) -> Any:
+        """The same client, for the events table's read side (evidence/queries.py)."""
+        return self._client
 
     def sessions(self, shard: str, t1: float, t2: float) -> Iterator[Session]:
         low, high = session_key_range(t1, t2)

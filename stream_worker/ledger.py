@@ -23,6 +23,7 @@ from evidence.coverage import (
     rejected_item,
     session_key_range,
     session_sort_key,
+    topics_item,
 )
 from stream_worker.aws import CoverageTable
 
@@ -78,7 +79,8 @@ class LedgerRecorder:
     run_blocking: Callable[..., Any]
     clock: Callable[[], float] = time.time
     records: dict[tuple[str, str, float], SessionRecord] = field(default_factory=dict)  # (shard, channel, start)
-    rejections: list[dict[str, Any]] = field(default_factory=list)  # refused topics, written at the next flush
+    # refused topics and shard plans: items written once, at the next flush
+    rejections: list[dict[str, Any]] = field(default_factory=list)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def confirmed(self, shard: str, channel_id: str, at: float) -> None:
@@ -96,6 +98,10 @@ class LedgerRecorder:
     def rejected(self, org: str, topic: str, reason: str, missing: tuple[str, ...]) -> None:
         """Genesys refused a topic: kept in the ledger's table, so the audit report can say what was never streamed."""
         self.rejections.append(rejected_item(org, topic, reason, missing, self.clock()))
+
+    def carries(self, shard: str, topics: list[str]) -> None:
+        """What the shard carries, kept beside its sessions (written at the next flush with the rejections)."""
+        self.rejections.append(topics_item(shard, topics, self.clock()))
 
     def still_alive(self, shard: str, channel_id: str, started: float, until: float) -> None:
         """An open session was proven alive (and everything sent to it before, received) until ``until``."""

@@ -149,6 +149,7 @@ class ShardSupervisor:
 
     # ---------------------------------------------------------------- running
     async def run(self) -> None:
+        self._ledger.carries(self.shard.id, list(self.shard.topics))  # what a gap on this shard may hide
         await asyncio.gather(*(self._run_slot(k) for k in range(self._settings.sockets_per_shard)))
 
     async def _run_slot(self, slot: int) -> None:

@@ -34,6 +34,7 @@ class ShardWindow:
     uncovered_seconds: float
     live_tasks: int
     forced: bool = False  # judged at the end of the lookback, settled or not
+    gaps: tuple[tuple[float, float], ...] = ()  # the uncovered intervals themselves
 
 
 def due_windows(scheduled: float, policy: AuditPolicy) -> list[tuple[float, float]]:
@@ -69,7 +70,9 @@ def judge(
     if not forced and not settled(every, heartbeats, end, now, policy.dead_after):
         return None
     fleet = fleet_coverage(every, start, end)
-    return ShardWindow(shard, start, end, round(fleet.uncovered_seconds, 3), fleet.live_tasks, forced)
+    return ShardWindow(
+        shard, start, end, round(fleet.uncovered_seconds, 3), fleet.live_tasks, forced, tuple(fleet.gaps)
+    )
 
 
 def audit(

@@ -16,6 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
+from evidence.gaps import classify, eventbridge_deliveries, recorded
+from evidence.queries import EventQueries
 from functions.audit_coverage.auditor import AuditPolicy, ShardWindow, audit
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.coverage_store import CoverageReader
@@ -28,6 +30,9 @@ logger, tracer, metrics = obs.logger, obs.tracer, obs.metrics
 
 class AuditorEnv(FunctionEnv):
     coverage_table: str = Field(min_length=1)
+    events_table: str | None = Field(
+        None, min_length=1, description="to classify a gap by the EventBridge deliveries in it; else uncovered"
+    )
     shards: Json[tuple[str, ...]] = Field(min_length=1)
     window_seconds: float = Field(60, ge=10)
     lookback_seconds: float = Field(600, ge=60, description="unsettled windows this old are judged as they stand")
@@ -42,6 +47,7 @@ class Runtime:
     def __init__(self, env: AuditorEnv) -> None:
         self.env = env
         self.reader = CoverageReader(env.coverage_table)
+        self.queries = EventQueries(self.reader.client, env.events_table) if env.events_table else None
 
 
 runtime = RuntimeCache(AuditorEnv, Runtime)
@@ -66,6 +72,16 @@ def emit(verdict: ShardWindow) -> None:
             metric.set_timestamp(int(verdict.start * 1000))
 
 
+def record_gaps(rt: Runtime, verdict: ShardWindow) -> None:
+    """One gap record per uncovered interval (extending the shard's last when the outage crosses the window's
+    start), classified by its org's EventBridge deliveries; what the repair function works from."""
+    deliveries = eventbridge_deliveries(rt.queries, verdict.gaps) if rt.queries is not None else {}
+    gaps = rt.reader.gaps
+    topics = len(gaps.shard_topics(verdict.shard))
+    for gap in classify({verdict.shard: verdict.gaps}, deliveries):
+        gaps.record_gap(recorded(gap, topics))
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -84,6 +100,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     recorded = []
     for verdict in verdicts:
+        if verdict.gaps:  # before the verdict, which is written once: a failure here is retried with the window
+            record_gaps(rt, verdict)
         if not rt.reader.record_verdict(
             verdict.shard,
             verdict.start,

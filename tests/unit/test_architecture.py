@@ -35,6 +35,7 @@ ADAPTERS: dict[str, set[str]] = {
         "functions/coverage_store.py",
         "functions/archive_events/aws.py",
         "evidence/store.py",
+        "evidence/gap_table.py",
     },
     "botocore": {
         "stream_worker/aws.py",
@@ -43,8 +44,15 @@ ADAPTERS: dict[str, set[str]] = {
         "functions/coverage_store.py",
         "functions/archive_events/aws.py",
         "evidence/store.py",
+        "evidence/gap_table.py",
     },
-    "httpx": {"genesys/http.py", "genesys/oauth.py", "genesys/notifications.py", "stream_worker/verify.py"},
+    "httpx": {
+        "genesys/http.py",
+        "genesys/oauth.py",
+        "genesys/notifications.py",
+        "genesys/analytics.py",
+        "stream_worker/verify.py",
+    },
     "websockets": {"stream_worker/connection.py", "stream_worker/session.py"},
 }
 SERIALIZERS = {"boto3.dynamodb.types"}  # pure value conversion, no client, no network
