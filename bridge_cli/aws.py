@@ -25,6 +25,7 @@ CLI_ERRORS = (ClientError, BotoCoreError)
 class Clients:
     dynamodb: Any
     s3: Any
+    secrets: Any = None  # Secrets Manager: the cached Genesys token, for a repair by hand
 
 
 def clients(*, profile: str | None, region: str | None, endpoint_url: str | None) -> Clients:
@@ -32,7 +33,14 @@ def clients(*, profile: str | None, region: str | None, endpoint_url: str | None
     return Clients(
         session.client("dynamodb", config=AWS_CONFIG, endpoint_url=endpoint_url),
         session.client("s3", config=AWS_CONFIG, endpoint_url=endpoint_url),
+        session.client("secretsmanager", config=AWS_CONFIG, endpoint_url=endpoint_url),
     )
+
+
+def secret_string(secrets: Any, name: str) -> str:
+    """The secret's current string (a token secret: never printed)."""
+    value: str = secrets.get_secret_value(SecretId=name)["SecretString"]
+    return value
 
 
 def stack_outputs(stack: str, *, profile: str | None, region: str | None, endpoint_url: str | None) -> dict[str, Any]:

@@ -30,14 +30,20 @@ from bridge_cli.archive import (
     signature_check,
     verify_org,
 )
-from bridge_cli.aws import CLI_ERRORS, BucketSource, Clients, clients, explain, stack_outputs
+from bridge_cli.aws import CLI_ERRORS, BucketSource, Clients, clients, explain, secret_string, stack_outputs
 from bridge_cli.files import written_whole
 from bridge_cli.report import gather, write
+from evidence.gap_table import GapTable
 from evidence.gaps import judged_gaps
 from evidence.queries import EventQueries
 from evidence.records import read_envelope
+from evidence.repair import ReconstructionStore, run_repairs
 from evidence.store import EventStore
+from genesys.analytics import from_token_secret
+from genesys.errors import GenesysError
+from genesys.http import new_http_client
 from genesys.timefmt import iso_ms, parse_iso
+from genesys.token_secret import token_secret_name
 from stream_worker.aws import CoverageTable
 from stream_worker.ledger import query_coverage
 from stream_worker.verify import fetch_ground_truth, verify
@@ -225,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--since", type=parse_time, default=parse_time("1h"))
     sources.add_argument("--until", type=parse_time, default=parse_time("now"))
 
+    gaps = command("gaps", "the gap records: each uncovered interval per shard, its classification and repair status")
+    gaps.add_argument("--since", type=parse_time, default=parse_time("7d"))
+    gaps.add_argument("--until", type=parse_time, default=parse_time("now"))
+
+    repair = command("repair", "repair one gap from Genesys REST now, due or not (uses the org's cached token)")
+    repair.add_argument("--gap", required=True, metavar="ID", help="a gap id as `gaps` lists it (<shard>@<start ms>)")
+    repair.add_argument("--token-secret", help="default: the stack's TokenSecret<Org> output, else the standard name")
+
     archive = command(
         "verify-archive", "check a day of the write-once archive: signatures, chain, objects, and the table both ways"
     )
@@ -247,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 class Usage(Exception):
     """A command that cannot run as given: exit 2 with the message."""
+
+
+class RepairFailed(Exception):
+    """Genesys refused or failed the repair's requests: exit 1 with the reason (never the token)."""
 
 
 def _where(args: argparse.Namespace) -> tuple[Clients, dict[str, Any]]:
@@ -277,6 +295,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     except CLI_ERRORS as exc:
         print(f"genesys-bridge: {explain(exc)}", file=sys.stderr)
         return 1
+    except RepairFailed as exc:
+        print(f"genesys-bridge: repair failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("genesys-bridge: interrupted; nothing half-written was left", file=sys.stderr)
         return 130
@@ -292,6 +313,20 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
         return 0
     if args.command == "verify-archive":
         return _verify_archive(args, aws, outputs, out)
+    if args.command in ("gaps", "repair"):
+        recorded = GapTable(aws.dynamodb, _table(args, "coverage_table"))
+        if args.command == "gaps":
+            rows = [g.as_dict() for g in recorded.gaps(args.since, args.until)]
+            _emit(
+                [{**r, "rebuilt": _rebuilt(r["rebuilt"]), "reasons": "; ".join(r["reasons"])} for r in rows]
+                if args.output == "table"
+                else rows,
+                args.output,
+                out,
+                rows,
+            )
+            return 0
+        return _repair(args, aws, outputs, recorded, out)
     if args.command in ("coverage", "shards", "report"):
         table = CoverageTable(aws.dynamodb, _table(args, "coverage_table"))
         known = outputs.get("Shards") or {shard: {} for shard in table.shards()}
@@ -318,6 +353,40 @@ def _run(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: T
     else:
         _emit([figures], args.output, out, figures)
     return 0 if result.ok else 1
+
+
+def _rebuilt(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind}={n}" for kind, n in sorted(counts.items())) or "-"
+
+
+def _repair(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], table: GapTable, out: TextIO) -> int:
+    """The repair function's own logic, run here against the org's cached token."""
+    gap = table.gap(args.gap)
+    if gap is None:
+        raise Usage(f"no gap {args.gap!r}: `genesys-bridge gaps` lists them")
+    name = args.token_secret or outputs.get(f"TokenSecret{_camel(gap.org)}") or token_secret_name(gap.org)
+    events = _table(args, "events_table")
+    store = ReconstructionStore(EventStore(aws.dynamodb, aws.s3, events, outputs.get("PayloadBucket", "")))
+    with new_http_client() as http:
+        api = from_token_secret(secret_string(aws.secrets, name), http)
+        try:
+            (saved,) = run_repairs(table, lambda org: api, store, time.time, gap_id=gap.id)
+        except GenesysError as exc:
+            raise RepairFailed(str(exc)) from None
+    row = saved.as_dict()
+    _emit(
+        [{**row, "rebuilt": _rebuilt(row["rebuilt"]), "reasons": "; ".join(row["reasons"])}]
+        if args.output == "table"
+        else [row],
+        args.output,
+        out,
+        row,
+    )
+    return 0
+
+
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.replace(".", "-").split("-"))
 
 
 def _verify_archive(args: argparse.Namespace, aws: Clients, outputs: dict[str, Any], out: TextIO) -> int:
@@ -410,7 +479,8 @@ def _report(args: argparse.Namespace, table: CoverageTable, known: dict[str, Any
         raise Usage(f"no shard{' of org ' + args.org if args.org else ''} to report on")
     queries = EventQueries(aws.dynamodb, _table(args, "events_table"))
     title = f"Genesys notification bridge: audit report{' for ' + args.org if args.org else ''}"
-    data = gather(table, queries, shards, start, end, title=title)
+    records = GapTable(aws.dynamodb, _table(args, "coverage_table")).gaps(start, end)
+    data = gather(table, queries, shards, start, end, title=title, records=records)
     json_path = write(data, args.out)
     verdict = data.figures()["conclusion"]
     out.write(f"{verdict['text']}\nreport: {args.out}\nfigures: {json_path}\n")

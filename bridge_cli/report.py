@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 
 from bridge_cli.files import written_whole
 from evidence.coverage import FleetCoverage
-from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, judged_gaps
+from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, Gap, GapRecord, judged_gaps
 from evidence.queries import EventQueries
 from genesys.timefmt import iso_ms
 from stream_worker.aws import CoverageTable
@@ -39,7 +39,21 @@ class ReportData:
     by_hour: dict[str, Counter[str]]  # "YYYY-MM-DDTHH" -> source -> events
     quarantined: list[dict[str, Any]]  # reason, received_at, channel_id
     rejected: list[dict[str, Any]] = field(default_factory=list)  # org, topic, reason, missing_permissions
+    records: list[GapRecord] = field(default_factory=list)  # the auditor's gap records, with their repair
     ground_truth: dict[str, Any] = field(default_factory=dict)  # a local run's verification, when there is one
+
+    def repair_of(self, gap: Gap) -> dict[str, Any] | None:
+        """What Genesys REST rebuilt of the gap (its record covers it), or None before the auditor recorded it."""
+        for record in self.records:
+            if record.shard == gap.shard and record.start <= gap.start + 0.001 and gap.end <= record.end + 0.001:
+                return {
+                    "gap_id": record.id,
+                    "status": record.status,
+                    "final": record.final,
+                    "rebuilt": record.rebuilt or {},
+                    "reasons": record.reasons or [],
+                }
+        return None
 
     def figures(self) -> dict[str, Any]:
         by_source: Counter[str] = Counter()
@@ -73,6 +87,7 @@ class ReportData:
                     "classification": g.classification,
                     "eventbridge_events": g.eventbridge_events,
                     "eventbridge_longest_silence_seconds": g.eventbridge_silence,
+                    "repair": self.repair_of(g),
                 }
                 for g in self.gaps
             ],
@@ -148,10 +163,10 @@ def render_html(data: ReportData) -> str:
     gap_rows = (
         "".join(
             f'<tr class="gap"><td>{esc(g["shard"])}</td><td>{esc(g["start"])}</td><td>{esc(g["end"])}</td>'
-            f'<td class="num">{g["seconds"]:.3f}</td><td>{esc(g["classification"])}</td></tr>'
+            f'<td class="num">{g["seconds"]:.3f}</td><td>{esc(g["classification"])}</td><td>{esc(repair_text(g))}</td></tr>'
             for g in figures["gaps"]
         )
-        or '<tr><td colspan="5">No gap: no second of the window lacked a covering socket.</td></tr>'
+        or '<tr><td colspan="6">No gap: no second of the window lacked a covering socket.</td></tr>'
     )
     quarantine_rows = (
         "".join(
@@ -191,12 +206,15 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid 
 <p>Window: {esc(figures["window"]["start"])} to {esc(figures["window"]["end"])} (UTC).</p>
 <div id="conclusion" class="{state}">{esc(verdict["text"])}</div>
 <h2>Evidence: every gap</h2>
-<table id="gaps"><tr><th>shard</th><th>start (UTC)</th><th>end (UTC)</th><th>seconds</th><th>classification</th></tr>
+<table id="gaps"><tr><th>shard</th><th>start (UTC)</th><th>end (UTC)</th><th>seconds</th><th>classification</th>
+<th>repair from Genesys REST</th></tr>
 {gap_rows}</table>
 <p>A gap is a span in which no task of the fleet had a socket it could prove was receiving. "{COVERED_BY_EVENTBRIDGE}":
 the shard's own org's EventBridge path stored events in that span and was never silent for more than
 {EVENTBRIDGE_SILENCE_S // 60} minutes within it (the EventBridgeSilent alarm's limit). EventBridge keeps no ledger, so
-this says the backstop was working, not that it carried every event; any other gap is "{UNCOVERED}".</p>
+this says the backstop was working, not that it carried every event; any other gap is "{UNCOVERED}". An uncovered gap is
+repaired from Genesys' REST APIs where they can rebuild what it hid: the reconstructions are kept apart from the
+events (kind "reconstruction", source "rest") and never counted as notifications.</p>
 <h2>Coverage per shard</h2>{timeline(data)}
 <h2>Events</h2><p>{events["stored"]} events stored in the window, by the path that stored each first:
 {", ".join(f"{esc(k)}: {v}" for k, v in events["by_source"].items()) or "none"}. A notification whose content repeats
@@ -209,6 +227,16 @@ an earlier one's is an item of its own and counted here; copies of one notificat
 {truth_block}
 </body></html>
 """
+
+
+def repair_text(gap: dict[str, Any]) -> str:
+    repair = gap.get("repair")
+    if repair is None:
+        return "not recorded yet (the auditor records a gap once its window settles)"
+    rebuilt = ", ".join(f"{kind}: {n}" for kind, n in sorted(repair["rebuilt"].items()))
+    text = f"{repair['status']}{' (final)' if repair['final'] else ''}"
+    text += f"; rebuilt {rebuilt}" if rebuilt else ""
+    return text + ("; " + "; ".join(repair["reasons"]) if repair["reasons"] else "")
 
 
 def write(data: ReportData, html_path: Path) -> Path:
@@ -229,6 +257,7 @@ def gather(
     *,
     title: str,
     ground_truth: dict[str, Any] | None = None,
+    records: list[GapRecord] | None = None,
 ) -> ReportData:
     """The figures of [start, end] from the ledger and the time index (no scan); quarantined frames read whole."""
     coverage = {shard: query_coverage(table, shard, start, end) for shard in shards}
@@ -237,8 +266,10 @@ def gather(
     quarantined = []
     for item in listed:
         received = int(item["received_ms"]) / 1000
-        if item.get("kind", "event") != "event":
+        kind = item.get("kind", "event")
+        if kind == "quarantine":
             quarantined.append(item)
+        if kind != "event":  # reconstructions are listed with their gap, never counted as events
             continue
         source = str(item.get("source", "websocket"))
         by_hour.setdefault(iso_ms(received)[:13], Counter())[source] += 1
@@ -253,4 +284,15 @@ def gather(
     ]
     orgs = sorted({shard.partition(":")[0] for shard in shards})
     rejected = [{"org": org, **r, "rejected_at": iso_ms(r["rejected_at"])} for org in orgs for r in table.rejected(org)]
-    return ReportData(title, start, end, coverage, gaps, by_hour, kept, rejected, ground_truth or {})
+    return ReportData(
+        title,
+        start,
+        end,
+        coverage,
+        gaps,
+        by_hour,
+        kept,
+        rejected,
+        records=records or [],
+        ground_truth=ground_truth or {},
+    )

@@ -21,6 +21,7 @@ from typing import IO, Any
 from bridge_cli.report import gather, write
 from emulator.server import EmulatorServer
 from evidence.coverage import FleetCoverage
+from evidence.gap_table import GapTable
 from evidence.keys import envelope_key
 from evidence.queries import EventQueries
 from functions.mint_token.policy import RefreshPolicy
@@ -180,6 +181,7 @@ class LocalFleet:
             *window,
             title="Genesys notification bridge: the demo's audit report",
             ground_truth=verified,
+            records=GapTable(dynamodb_client(), self.names.coverage_table).gaps(*window),
         )
         return write(data, page)
 
