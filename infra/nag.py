@@ -25,7 +25,8 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
     found: list[tuple[IConstruct, str, str]] = []
     consumers = [path.consumer for path in stack.eventbridge.values()]
     archiver = [stack.archive.function] if stack.archive else []
-    for function in (tokens.minter, tokens.vendor, stack.auditor.function, *consumers, *archiver):
+    repair = stack.repair.function
+    for function in (tokens.minter, tokens.vendor, stack.auditor.function, repair, *consumers, *archiver):
         found.append(
             (
                 function,
@@ -58,7 +59,7 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
     found.append((tokens.dead_letters, "AwsSolutions-SQS3", "This queue is itself the scheduler's dead-letter queue."))
     for path in stack.eventbridge.values():
         found.append((path.dead_letters, "AwsSolutions-SQS3", "This queue is itself the EventBridge path's DLQ."))
-    scheduled = [tokens.minter, stack.auditor.function]
+    scheduled = [tokens.minter, stack.auditor.function, repair]
     invoked = [stack.get_logical_id(f.node.default_child) for f in scheduled]  # type: ignore[arg-type]
     for child in stack.node.children:
         if child.node.id.startswith("SchedulerRoleForTarget"):
@@ -72,13 +73,22 @@ def acknowledgements(stack: GenesysBridgeStack) -> list[tuple[IConstruct, str, s
                     )
                 )
     coverage = stack.get_logical_id(stack.store.coverage.node.default_child)  # type: ignore[arg-type]
-    auditor_role = stack.auditor.function.role
-    assert auditor_role is not None
+    events = stack.get_logical_id(stack.store.events.node.default_child)  # type: ignore[arg-type]
+    for function in (stack.auditor.function, repair):
+        assert function.role is not None
+        found.append(
+            (
+                function.role,
+                f"AwsSolutions-IAM5[Resource::<{coverage}.Arn>/index/*]",
+                "Added by the table's grant_read_data; the coverage table has no index, so it matches nothing.",
+            )
+        )
+    assert stack.auditor.function.role is not None
     found.append(
         (
-            auditor_role,
-            f"AwsSolutions-IAM5[Resource::<{coverage}.Arn>/index/*]",
-            "Added by the table's grant_read_data; the coverage table has no index, so it matches nothing.",
+            stack.auditor.function.role,
+            f"AwsSolutions-IAM5[Resource::<{events}.Arn>/index/*]",
+            "Read of the events table's time index: a gap's EventBridge deliveries classify it.",
         )
     )
     payloads = stack.get_logical_id(stack.store.payloads.node.default_child)  # type: ignore[arg-type]

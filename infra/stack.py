@@ -14,6 +14,7 @@ from infra.constructs.coverage_auditor import CoverageAuditor
 from infra.constructs.event_archive import EventArchive
 from infra.constructs.event_storage import EventStorage
 from infra.constructs.eventbridge_path import EventBridgePath
+from infra.constructs.gap_repair import GapRepair
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.token_service import TokenService
 from infra.constructs.worker_fleet import WorkerFleet
@@ -40,7 +41,20 @@ class GenesysBridgeStack(Stack):
             if org.eventbridge is not None
         }
         self.auditor = CoverageAuditor(
-            self, "CoverageAuditor", config=config, coverage=self.store.coverage, dead_letters=self.tokens.dead_letters
+            self,
+            "CoverageAuditor",
+            config=config,
+            coverage=self.store.coverage,
+            events=self.store.events,
+            dead_letters=self.tokens.dead_letters,
+        )
+        self.repair = GapRepair(
+            self,
+            "GapRepair",
+            config=config,
+            store=self.store,
+            token_secrets=self.tokens.token_secrets,
+            dead_letters=self.tokens.dead_letters,
         )
         self.monitoring = Monitoring(
             self,
@@ -51,6 +65,7 @@ class GenesysBridgeStack(Stack):
                 dead_letters=self.tokens.dead_letters,
                 minter=self.tokens.minter,
                 auditor=self.auditor.function,
+                repair=self.repair.function,
                 api=self.tokens.api,
                 cluster=self.worker.cluster,
                 services={name: group.service for name, group in self.worker.groups.items()},
@@ -69,6 +84,7 @@ class GenesysBridgeStack(Stack):
             "AlarmTopic": self.monitoring.topic.topic_arn,
             "Cluster": self.worker.cluster.cluster_name,
             "AuditorFunction": self.auditor.function.function_name,
+            "RepairFunction": self.repair.function.function_name,
         }
         for name, group in self.worker.groups.items():
             outputs[f"WorkerService{_camel(name)}"] = group.service.service_name

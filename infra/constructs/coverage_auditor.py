@@ -27,6 +27,7 @@ class CoverageAuditor(Construct):
         *,
         config: BridgeConfig,
         coverage: dynamodb.ITable,
+        events: dynamodb.ITable,
         dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, cid)
@@ -37,6 +38,7 @@ class CoverageAuditor(Construct):
             log_retention_days=config.log_retention_days,
             environment={
                 "COVERAGE_TABLE": coverage.table_name,
+                "EVENTS_TABLE": events.table_name,  # a gap's EventBridge deliveries classify it
                 "SHARDS": json.dumps([s.id for s in config.shards()]),
                 "WINDOW_SECONDS": str(WINDOW_SECONDS),
                 "LOOKBACK_SECONDS": str(LOOKBACK_SECONDS),
@@ -49,6 +51,7 @@ class CoverageAuditor(Construct):
         )
         # reads the ledger, writes one verdict per shard and window (PutItem only: no update, no delete)
         coverage.grant_read_data(self.function)
+        events.grant_read_data(self.function)
         coverage.grant(self.function, "dynamodb:PutItem")
         if coverage.encryption_key is not None:
             coverage.encryption_key.grant(self.function, "kms:Encrypt", "kms:GenerateDataKey")

@@ -35,6 +35,7 @@ class Watched:
     dead_letters: sqs.IQueue
     minter: lambda_.IFunction
     auditor: lambda_.IFunction
+    repair: lambda_.IFunction
     api: apigwv2.HttpApi
     cluster: ecs.ICluster
     services: dict[str, ecs.FargateService]  # by worker group
@@ -176,6 +177,23 @@ class Monitoring(Construct):
             cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             NOT_BREACHING,
             "The coverage auditor failed: fleet coverage is not being computed (its alarms will breach)",
+        )
+        self._alarm(
+            "RepairErrors",
+            watched.repair.metric_errors(period=five, statistic="Sum"),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "The gap repair failed: recorded gaps are not being rebuilt from Genesys REST (they stay pending)",
+        )
+        self._alarm(
+            "GapsUnrepairable",
+            self._metric("GapsRepaired", {"service": "gap-repair", "status": "unrepairable"}, "Sum", five),
+            0,
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            NOT_BREACHING,
+            "A gap could not be rebuilt at all (no REST source for its topics, or the OAuth client lacks the "
+            "permission): genesys-bridge gaps shows the reason",
         )
         self._alarm(
             "Vend5xx",
