@@ -10,6 +10,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 SOURCES := genesys evidence bridge_cli emulator local_stack stream_worker functions infra app.py tests
 DURATION ?= 120
 SEED ?= 7
+OUTAGE ?= 0
 # jsii prints a banner about the Node.js version on every import of aws_cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
@@ -39,7 +40,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 demo: install
-	$(PY) -m local_stack.demo --duration $(DURATION) --seed $(SEED)
+	$(PY) -m local_stack.demo --duration $(DURATION) --seed $(SEED) --outage $(OUTAGE)
 
 # a long randomized chaos run; SEED is random unless given
 soak: install

@@ -87,6 +87,7 @@ class ReportData:
                     "classification": g.classification,
                     "eventbridge_events": g.eventbridge_events,
                     "eventbridge_longest_silence_seconds": g.eventbridge_silence,
+                    "eventbridge_silence_limit_seconds": g.silence_limit,
                     "repair": self.repair_of(g),
                 }
                 for g in self.gaps
@@ -210,8 +211,9 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid 
 <th>repair from Genesys REST</th></tr>
 {gap_rows}</table>
 <p>A gap is a span in which no task of the fleet had a socket it could prove was receiving. "{COVERED_BY_EVENTBRIDGE}":
-the shard's own org's EventBridge path stored events in that span and was never silent for more than
-{EVENTBRIDGE_SILENCE_S // 60} minutes within it (the EventBridgeSilent alarm's limit). EventBridge keeps no ledger, so
+the shard's own org's EventBridge path stored events that happened in that span (by their own time) and was never
+silent within it for longer than the table's traffic before the gap explains (14 / events per second: a one in a
+million silence; at most {EVENTBRIDGE_SILENCE_S // 60} minutes, the EventBridgeSilent alarm's limit). EventBridge keeps no ledger, so
 this says the backstop was working, not that it carried every event; any other gap is "{UNCOVERED}". An uncovered gap is
 repaired from Genesys' REST APIs where they can rebuild what it hid: the reconstructions are kept apart from the
 events (kind "reconstruction", source "rest") and never counted as notifications.</p>

@@ -154,6 +154,8 @@ class Repairer:
             try:
                 found = job(gap, api)
             except BadCredentialsError as exc:
+                if exc.status == 401:
+                    raise  # the token itself was refused: nothing is known of the gap yet, it stays pending
                 failed += 1
                 reasons.append(f"{name}: {exc} (grant the OAuth client the permission it names)")
                 continue
@@ -327,7 +329,12 @@ def run_repairs(
                 availability[gap.org] = _availability(api)
             if not due(gap, now, availability[gap.org]):
                 continue
-        repaired = Repairer(store, clock).repair(gap, gaps.shard_topics(gap.shard), api)
+        try:
+            repaired = Repairer(store, clock).repair(gap, gaps.shard_topics(gap.shard), api)
+        except BadCredentialsError:
+            if gap_id is not None:
+                raise  # by hand: say so
+            continue  # an expired or revoked token: the next run, with the minter's next token
         if gaps.save_gap(repaired, expected_end=gap.end):
             saved.append(repaired)
     return saved

@@ -50,14 +50,15 @@ class RepairApi:
     def __init__(
         self,
         api_url: str,
-        access_token: str,
+        access_token: str | Callable[[], str],
         http: httpx.Client,
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_wait: float = MAX_WAIT,
     ) -> None:
+        """``access_token``: a token, or a function giving the current one (a long repair can outlive a token)."""
         self._api_url = api_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        self._token = access_token
         self._http = http
         self._sleep = sleep
         self._max_wait = max_wait
@@ -158,7 +159,9 @@ class RepairApi:
         waited = 0.0
         while True:
             with transport_errors(what):
-                response = self._http.request(method, f"{self._api_url}{path}", headers=self._headers, **kwargs)
+                token = self._token() if callable(self._token) else self._token
+                headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+                response = self._http.request(method, f"{self._api_url}{path}", headers=headers, **kwargs)
             try:
                 raise_for_status(response, what)
             except RateLimitedError as exc:

@@ -31,6 +31,7 @@ from local_stack.archive import ArchiverLoop, LocalArchive, check_archive, creat
 from local_stack.aws import local_aws
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
 from local_stack.fleet import LocalFleet
+from local_stack.repairs import judge_and_repair
 from local_stack.waiting import eventually_sync
 from stream_worker.verify import verify
 
@@ -67,8 +68,12 @@ BLACKOUT = 20.0  # seconds with no worker task at all: only EventBridge carries 
 
 
 class Demo:
-    def __init__(self, fleet: LocalFleet, seed: int, fault_every: tuple[float, float]) -> None:
+    def __init__(self, fleet: LocalFleet, seed: int, fault_every: tuple[float, float], outage: float = 0.0) -> None:
         self.fleet = fleet
+        # the websocket blackout; with an outage, EventBridge drops Genesys' events for as long (a Pending bus)
+        self.outage = outage
+        self.blackout = outage or BLACKOUT
+        self.outage_ended = 0.0
         self.rng = random.Random(seed)
         self.fault_every = fault_every
         self.faults: Counter[str] = Counter()
@@ -108,21 +113,25 @@ class Demo:
         next_print, last = 0.0, ""
         deadline = self.started + duration
         crash_at, replace_at = self.started + duration / 2, self.started + duration / 2 + 5
-        blackout_at = self.started + duration / 5 if duration >= 2 * BLACKOUT else 0.0
+        blackout_at = self.started + duration / 5 if duration >= 2 * self.blackout else 0.0
         restore_at = 0.0
         while not self.stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
             if blackout_at and now >= blackout_at:
                 for worker in [w for w in self.fleet.workers.values() if w.alive()]:
                     self.fleet.kill(worker.worker_id)
+                if self.outage:
+                    self.fleet.emulator.fault("eventbridge_pending", seconds=self.outage)
                 last, blackout_at, restore_at = (
-                    f"<- websocket blackout: every task killed for {BLACKOUT:.0f} s",
+                    f"<- {'total outage' if self.outage else 'websocket blackout'}: every task killed for "
+                    f"{self.blackout:.0f} s{', EventBridge dropping events' if self.outage else ''}",
                     0.0,
-                    now + BLACKOUT,
+                    now + self.blackout,
                 )
                 self.faults["blackout"] += 1
             elif restore_at and now >= restore_at:
                 restarted = [self.fleet.add_worker() for _ in range(TASKS)]
+                self.outage_ended = time.time() if self.outage else 0.0
                 last, restore_at = f"<- blackout over: started {', '.join(w.worker_id for w in restarted)}", 0.0
             elif restore_at:
                 pass  # no other fault while nothing runs
@@ -162,10 +171,22 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
     for task in tasks:
         fleet.wait_connected(task, within=60)
     # one fault at a time: a stalled socket, the slowest to notice, is dead and replaced within ~6 s
-    demo = Demo(fleet, args.seed, (6.0, 9.0) if args.soak else (8.0, 14.0))
+    demo = Demo(fleet, args.seed, (6.0, 9.0) if args.soak else (8.0, 14.0), args.outage)
     signal.signal(signal.SIGINT, lambda *_: demo.stop.set())
     signal.signal(signal.SIGTERM, lambda *_: demo.stop.set())
     demo.run(args.duration)
+    # the auditor and the repair as their schedules run them, while the minter still keeps a token: every whole
+    # minute of the run judged, then each uncovered gap rebuilt from Genesys REST
+    if demo.outage_ended:  # its last seconds judged: wait for the minute after it to end
+        wait = (demo.outage_ended // 60 + 1) * 60 + 1 - time.time()
+        if wait > 0:
+            print(
+                f"waiting {wait:.0f} s for the minute after the outage to end, so the auditor can judge it", flush=True
+            )
+            time.sleep(wait)
+    started = time.monotonic()
+    repairs = judge_and_repair(fleet.names, ["local:0"], demo.window_start, time.time(), emulator.base_url)
+    print(f"judged and repaired in {time.monotonic() - started:.1f} s", flush=True)
     window = (demo.window_start, time.time())
     print("stopping: SIGTERM to every task, draining writes; waiting for EventBridge to deliver ...", flush=True)
     codes = fleet.stop()
@@ -180,7 +201,7 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
         print(f"  {exc}", flush=True)
     consumer.stop()
     archiver.stop()
-    result = fleet.verification(window)
+    result = fleet.verification(window, [(g.start, g.end) for g in repairs.gaps])
     sources = fleet.sources(window)
     rotations = fleet.rotations()
     coverage = fleet.coverage(window)
@@ -208,7 +229,15 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
         "via_websocket": sources["websocket"],
         "via_eventbridge": sources["eventbridge"],
         "only_via_eventbridge": sources["only_eventbridge"],
+        "gaps": len(repairs.uncovered),
+        "repaired": repairs.reconstructions,
+        "lost_outside_gaps": result.lost,
     }
+    for gap in repairs.gaps:
+        print(
+            f"gap {gap.id}: {gap.seconds:.3f} s {gap.classification}, {gap.status}"
+            f"{' ' + str(gap.rebuilt) if gap.rebuilt else ''}{' (' + '; '.join(gap.reasons) + ')' if gap.reasons else ''}"
+        )
     page = args.workdir / "report.html"
     figures = fleet.report(window, page, verified)
     print(f"audit report: {page} (figures: {figures})")
@@ -237,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="faults every 6-9 s instead of every 8-14 s")
     parser.add_argument("--event-rate", type=float, default=20)
     parser.add_argument("--workdir", type=Path, default=Path(".demo"))
+    parser.add_argument(
+        "--outage", type=float, default=0.0, help="seconds in which neither sockets nor EventBridge deliver (0: none)"
+    )
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.randrange(1_000_000)

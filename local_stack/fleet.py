@@ -146,9 +146,10 @@ class LocalFleet:
         queries = EventQueries(dynamodb_client(), self.names.events_table)
         return [i["pk"] for i in queries.by_window(since - 60, time.time() + 60) if i.get("kind") == "event"]
 
-    def verification(self, window: tuple[float, float]) -> Verification:
+    def verification(self, window: tuple[float, float], gaps: list[tuple[float, float]] | None = None) -> Verification:
+        """``gaps``: recorded gaps; an event published inside one and not stored is known, not lost."""
         truth = [e.as_json() for e in self.emulator.events()]
-        return verify(truth, self.stored_keys(window[0]), set(self.topics), window)
+        return verify(truth, self.stored_keys(window[0]), set(self.topics), window, gaps or [])
 
     def sources(self, window: tuple[float, float]) -> Counter[str]:
         """Items of the window's events by the path that stored them first, and the events no socket of ours got."""

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
-from evidence.gaps import classify, eventbridge_deliveries, recorded
+from evidence.gaps import classify, judge_spans, recorded
 from evidence.queries import EventQueries
 from functions.audit_coverage.auditor import AuditPolicy, ShardWindow, audit
 from functions.common import FunctionEnv, RuntimeCache, observability
@@ -75,10 +75,11 @@ def emit(verdict: ShardWindow) -> None:
 def record_gaps(rt: Runtime, verdict: ShardWindow) -> None:
     """One gap record per uncovered interval (extending the shard's last when the outage crosses the window's
     start), classified by its org's EventBridge deliveries; what the repair function works from."""
-    deliveries = eventbridge_deliveries(rt.queries, verdict.gaps) if rt.queries is not None else {}
+    spans = {verdict.shard: verdict.gaps}
+    judged = judge_spans(rt.queries, spans) if rt.queries is not None else classify(spans, {})
     gaps = rt.reader.gaps
     topics = len(gaps.shard_topics(verdict.shard))
-    for gap in classify({verdict.shard: verdict.gaps}, deliveries):
+    for gap in judged:
         gaps.record_gap(recorded(gap, topics))
 
 

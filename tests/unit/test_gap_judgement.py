@@ -6,7 +6,15 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evidence.gaps import COVERED_BY_EVENTBRIDGE, EVENTBRIDGE_SILENCE_S, UNCOVERED, classify, judge, org_of
+from evidence.gaps import (
+    COVERED_BY_EVENTBRIDGE,
+    EVENTBRIDGE_SILENCE_S,
+    UNCOVERED,
+    classify,
+    judge,
+    org_of,
+    silence_limit,
+)
 
 
 def test_deliveries_of_another_org_do_not_cover_a_shard():
@@ -56,3 +64,18 @@ def test_the_longest_silence_never_exceeds_the_gap_and_is_the_gap_without_delive
     if gap.eventbridge_events == 0:
         assert gap.classification == UNCOVERED
         assert abs(gap.eventbridge_silence - length) <= 0.001
+
+
+def test_a_busy_table_allows_a_short_silence_only():
+    """Given 20 notifications a second before a 30 s gap, and EventBridge delivering events of only its last
+    1.4 s (the path came back before the sockets did), when judged, then the gap is uncovered: 28.6 s of silence
+    is far beyond the 0.7 s such traffic explains. The same deliveries on a table of one event a minute cover it."""
+    deliveries = {"acme": [129.0, 129.5, 130.0]}
+    (busy,) = classify({"acme:0": [(100.0, 130.0)]}, deliveries, lambda start: silence_limit(20.0))
+    assert busy.silence_limit == 0.7 and busy.classification == UNCOVERED
+    (quiet,) = classify({"acme:0": [(100.0, 130.0)]}, deliveries, lambda start: silence_limit(1 / 60))
+    assert quiet.silence_limit == 840.0 and quiet.classification == COVERED_BY_EVENTBRIDGE
+
+
+def test_no_traffic_before_a_gap_leaves_the_alarm_s_limit():
+    assert silence_limit(0.0) == EVENTBRIDGE_SILENCE_S
