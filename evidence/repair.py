@@ -14,6 +14,7 @@ reasons. A repaired gap is repaired again once Genesys' nightly reprocessing has
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -174,13 +175,9 @@ class Repairer:
         merged = dict(gap.rebuilt or {})
         for kind, count in rebuilt.items():
             merged[kind] = merged.get(kind, 0) + count
-        return GapRecord(
-            gap.shard,
-            gap.start,
-            gap.end,
-            gap.classification,
-            gap.eventbridge_events,
-            gap.topics or len(topics),
+        return dataclasses.replace(
+            gap,
+            topics=gap.topics or len(topics),
             status=status,
             final=final,
             repaired_at=now,

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from genesys.errors import GenesysError, RateLimitedError, RequestRejectedError, ServerError
-from genesys.http import raise_for_status, transport_errors
+from genesys.errors import GenesysError, RateLimitedError, ServerError
+from genesys.http import json_object, raise_for_status, transport_errors
 from genesys.regions import resolve_hosts
 from genesys.timefmt import iso_ms, parse_iso
 from genesys.token_secret import TokenSecret
@@ -170,13 +170,7 @@ class RepairApi:
                 self._sleep(exc.retry_after)
                 waited += exc.retry_after
                 continue
-            try:
-                body = response.json()
-            except ValueError:
-                raise GenesysError(f"{what} returned a non-JSON body") from None
-            if not isinstance(body, dict):
-                raise RequestRejectedError(f"{what} returned an unexpected body", response.status_code)
-            return body
+            return json_object(response, what)
 
 
 def _merge_user(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

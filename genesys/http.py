@@ -10,6 +10,7 @@ import httpx
 
 from genesys.errors import (
     BadCredentialsError,
+    GenesysError,
     GenesysTimeoutError,
     RateLimitedError,
     RequestRejectedError,
@@ -69,3 +70,14 @@ def transport_errors(what: str) -> Iterator[None]:
         raise GenesysTimeoutError(f"{what} timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
         raise GenesysTimeoutError(f"{what} could not connect ({type(exc).__name__})") from None
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The JSON object a Genesys API answered with; a typed error for anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise GenesysError(f"{what} returned a non-JSON body") from None
+    if not isinstance(body, dict):
+        raise RequestRejectedError(f"{what} returned an unexpected body", response.status_code)
+    return body

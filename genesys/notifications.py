@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from genesys.errors import GenesysError, RequestRejectedError
-from genesys.http import raise_for_status, transport_errors
+from genesys.http import json_object, raise_for_status, transport_errors
 from genesys.models import Channel, ChannelTopic
 
 _BASE = "/api/v2/notifications"
@@ -56,10 +55,4 @@ class NotificationsApi:
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self._send(method, path, what, **kwargs)
         raise_for_status(response, what)
-        try:
-            body = response.json()
-        except ValueError:
-            raise GenesysError(f"{what} returned a non-JSON body") from None
-        if not isinstance(body, dict):
-            raise RequestRejectedError(f"{what} returned an unexpected body", response.status_code)
-        return body
+        return json_object(response, what)
