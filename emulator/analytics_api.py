@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -49,16 +50,22 @@ def _rng(state: GenesysState) -> random.Random:
     return random.Random(state.config.seed + len(state.events))
 
 
-async def conversation_details(request: Request) -> Response:
+async def _details(
+    request: Request,
+    api: str,
+    field: str,
+    query: Callable[[Ground, float, float, dict[str, Any]], list[dict[str, Any]]],
+    max_days: Callable[[dict[str, Any]], int],
+) -> Response:
+    """One details query: permission, interval limit, the records from ground truth, one page of them."""
     state: GenesysState = request.app.state.genesys
-    if (denied := _forbidden(state, "conversations")) is not None:
+    if (denied := _forbidden(state, api)) is not None:
         return denied
     try:
         body = await _body(request)
-        start, end = interval_of(body)
-        records = _ground(state).conversation_details(start, end, body)
+        start, end = interval_of(body, max_days=max_days(body))
         answer = page(
-            records,
+            query(_ground(state), start, end, body),
             body,
             _rng(state),
             repeat=state.config.analytics_repeat,
@@ -67,31 +74,22 @@ async def conversation_details(request: Request) -> Response:
     except BadRequest as exc:
         return _error(400, "bad.request", str(exc))
     if "records" in answer:
-        answer["conversations"] = answer.pop("records")
+        answer[field] = answer.pop("records")
     return JSONResponse(answer)
+
+
+async def conversation_details(request: Request) -> Response:
+    return await _details(request, "conversations", "conversations", Ground.conversation_details, lambda body: MAX_DAYS)
+
+
+def _user_days(body: dict[str, Any]) -> int:
+    """7 days without filters, 31 with."""
+    filtered = body.get("userFilters") or body.get("presenceFilters") or body.get("routingStatusFilters")
+    return MAX_DAYS_FILTERED if filtered else MAX_DAYS
 
 
 async def user_details(request: Request) -> Response:
-    state: GenesysState = request.app.state.genesys
-    if (denied := _forbidden(state, "users")) is not None:
-        return denied
-    try:
-        body = await _body(request)
-        filtered = bool(body.get("userFilters") or body.get("presenceFilters") or body.get("routingStatusFilters"))
-        start, end = interval_of(body, max_days=MAX_DAYS_FILTERED if filtered else MAX_DAYS)
-        records = _ground(state).user_details(start, end, body)
-        answer = page(
-            records,
-            body,
-            _rng(state),
-            repeat=state.config.analytics_repeat,
-            jitter=state.config.analytics_total_jitter,
-        )
-    except BadRequest as exc:
-        return _error(400, "bad.request", str(exc))
-    if "records" in answer:
-        answer["userDetails"] = answer.pop("records")
-    return JSONResponse(answer)
+    return await _details(request, "users", "userDetails", Ground.user_details, _user_days)
 
 
 async def availability(request: Request) -> Response:
