@@ -26,7 +26,7 @@ from evidence.archive import (
     coverage_content,
     segments,
 )
-from evidence.coverage import JUDGED_PREFIX, FleetCoverage, fleet_coverage, uncovered
+from evidence.coverage import JUDGED_PREFIX, FleetCoverage, uncovered
 from evidence.gaps import org_of
 
 _deserializer = TypeDeserializer()
@@ -180,6 +180,3 @@ def judged_window(raw: Mapping[str, Any]) -> tuple[str, float, float | None, boo
     start = int(new["session"]) / 1000
     end = int(new["end_ms"]) / 1000 if "end_ms" in new else None
     return partition.removeprefix(JUDGED_PREFIX), start, end, bool(new.get("forced", False))
-
-
-__all__ = ["Archiver", "BatchOutcome", "fleet_coverage", "judged_window"]
