@@ -6,13 +6,12 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from evidence.arrivals import WEBSOCKET
-from genesys.observability import metrics_namespace
+from genesys.observability import emit_metric, metrics_namespace
 
 COUNTERS = (
     "EventsReceived",
@@ -98,9 +97,13 @@ class WorkerMetrics:
         for name in BY_SOURCE:  # the same counts per path, beside the EventBridge consumer's
             self._single(name, MetricUnit.Count, self.counts.get(name, 0), "source", WEBSOCKET)
         for (name, org), value in self.by_org.items():
-            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=self._emf.namespace) as metric:
-                for dimension, dim_value in (("service", "stream-worker"), ("org", org), ("source", WEBSOCKET)):
-                    metric.add_dimension(dimension, dim_value)
+            emit_metric(
+                name,
+                MetricUnit.Count,
+                value,
+                self._emf.namespace,
+                {"service": "stream-worker", "org": org, "source": WEBSOCKET},
+            )
         self._reset()
 
     def _reset(self) -> None:
@@ -111,6 +114,4 @@ class WorkerMetrics:
         self._lag_seen = 0
 
     def _single(self, name: str, unit: MetricUnit, value: float, dimension: str, dim_value: str) -> None:
-        with single_metric(name=name, unit=unit, value=value, namespace=self._emf.namespace) as metric:
-            metric.add_dimension("service", "stream-worker")
-            metric.add_dimension(dimension, dim_value)
+        emit_metric(name, unit, value, self._emf.namespace, {"service": "stream-worker", dimension: dim_value})

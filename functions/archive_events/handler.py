@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
@@ -27,6 +26,7 @@ from functions.archive_events.archiver import Archiver, BatchOutcome, judged_win
 from functions.archive_events.aws import ArchiveBucket, Chain, Signer, dynamodb_client
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.coverage_store import CoverageReader
+from genesys.observability import emit_metric
 from genesys.timefmt import iso_ms
 
 SERVICE = "archiver"
@@ -66,14 +66,8 @@ def _from_table(record: dict[str, Any], table: str) -> bool:
 def _emit(outcome: BatchOutcome) -> None:
     tampered = sum(outcome.tampered.values())
     if tampered:  # one alarm for the table (the org is in the log line and the archive record)
-        with single_metric(
-            name="TableTampered", unit=MetricUnit.Count, value=tampered, namespace=metrics.namespace
-        ) as m:
-            m.add_dimension("service", SERVICE)
-    with single_metric(
-        name="ArchivedRecords", unit=MetricUnit.Count, value=outcome.archived, namespace=metrics.namespace
-    ) as m:
-        m.add_dimension("service", SERVICE)
+        emit_metric("TableTampered", MetricUnit.Count, tampered, metrics.namespace, {"service": SERVICE})
+    emit_metric("ArchivedRecords", MetricUnit.Count, outcome.archived, metrics.namespace, {"service": SERVICE})
 
 
 def archive_verdicts(rt: Runtime, records: list[dict[str, Any]]) -> int:

@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
@@ -21,6 +20,7 @@ from evidence.queries import EventQueries
 from functions.audit_coverage.auditor import AuditPolicy, ShardWindow, audit
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.coverage_store import CoverageReader
+from genesys.observability import emit_metric
 from genesys.timefmt import parse_iso
 
 SERVICE = "coverage-auditor"
@@ -66,10 +66,14 @@ def emit(verdict: ShardWindow) -> None:
         ("FleetUncoveredSeconds", MetricUnit.Seconds, verdict.uncovered_seconds),
         ("FleetLiveTasks", MetricUnit.Count, float(verdict.live_tasks)),
     ):
-        with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
-            metric.add_dimension("service", SERVICE)
-            metric.add_dimension("shard", verdict.shard)
-            metric.set_timestamp(int(verdict.start * 1000))
+        emit_metric(
+            name,
+            unit,
+            value,
+            metrics.namespace,
+            {"service": SERVICE, "shard": verdict.shard},
+            timestamp_ms=int(verdict.start * 1000),
+        )
 
 
 def record_gaps(rt: Runtime, verdict: ShardWindow) -> None:

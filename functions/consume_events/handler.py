@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -25,6 +24,7 @@ from evidence.records import event_item, quarantine_item
 from evidence.store import Duplicate, EventStore, Rejected, Stored
 from functions.common import FunctionEnv, RuntimeCache, observability
 from functions.consume_events.partner_events import MalformedPartnerEvent, notification
+from genesys.observability import add_counts, emit_metric
 
 SERVICE = "eventbridge-consumer"
 obs = observability(SERVICE)
@@ -101,11 +101,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
-        for name, value in _tally.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        add_counts(metrics, _tally)
         for org, value in _received_by_org.items():
-            with single_metric(
-                name="EventsReceived", unit=MetricUnit.Count, value=value, namespace=metrics.namespace
-            ) as metric:
-                for dimension, dim_value in (("service", SERVICE), ("org", org), ("source", EVENTBRIDGE)):
-                    metric.add_dimension(dimension, dim_value)
+            emit_metric(
+                "EventsReceived",
+                MetricUnit.Count,
+                value,
+                metrics.namespace,
+                {"service": SERVICE, "org": org, "source": EVENTBRIDGE},
+            )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
@@ -20,6 +19,7 @@ from functions.orgs import OrgConfig
 from functions.secrets_store import SecretsStore
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
+from genesys.observability import emit_metric
 from genesys.regions import resolve_hosts
 from genesys.timefmt import parse_iso
 
@@ -71,8 +71,7 @@ def _emit(result: OrgResult) -> None:
         ("TokenMintFailed", MetricUnit.Count, 1.0 if result.failed else 0.0),
         ("TokenRemainingSeconds", MetricUnit.Seconds, round(result.remaining, 1)),
     ):
-        with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
-            metric.add_dimension("org", result.org)
+        emit_metric(name, unit, value, metrics.namespace, {"org": result.org})
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
@@ -24,6 +23,7 @@ from functions.secrets_store import SecretsStore
 from genesys.analytics import from_token_secret
 from genesys.errors import BadCredentialsError
 from genesys.http import new_http_client
+from genesys.observability import emit_metric
 from genesys.org_config import OrgBase
 
 SERVICE = "gap-repair"
@@ -65,8 +65,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     gap_id = event.get("gap_id") if isinstance(event, dict) else None
     saved = run_repairs(rt.gaps, rt.api_for, rt.store, time.time, gap_id=str(gap_id) if gap_id else None)
     for gap in saved:
-        with single_metric(name="GapsRepaired", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
-            m.add_dimension("service", SERVICE)
-            m.add_dimension("status", gap.status)
+        emit_metric("GapsRepaired", MetricUnit.Count, 1, metrics.namespace, {"service": SERVICE, "status": gap.status})
         logger.info("gap repaired", extra={"gap": gap.as_dict()})
     return {"repaired": [g.as_dict() for g in saved]}

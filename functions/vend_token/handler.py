@@ -11,7 +11,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json
@@ -24,6 +23,7 @@ from functions.vend_token.vending import SamlNotConfiguredError, TokenVendor, Un
 from genesys.errors import BadCredentialsError, GenesysError, RateLimitedError, RequestRejectedError
 from genesys.http import new_http_client
 from genesys.oauth import AccessToken, ClientCredentials, OAuthClient
+from genesys.observability import add_counts
 from genesys.regions import resolve_hosts
 from genesys.token_reader import TokenUnavailableError
 
@@ -75,7 +75,7 @@ def _authorize(org: str) -> None:
     authorizer = app.current_event.request_context.authorizer
     if not rt.policy.allows(org, authorizer.jwt_claim, authorizer.jwt_scopes):
         logger.warning("token request denied", extra={"org": org, "sub": authorizer.jwt_claim.get("sub")})
-        metrics.add_metric(name="VendDenied", unit=MetricUnit.Count, value=1)
+        add_counts(metrics, {"VendDenied": 1})
         raise ForbiddenError("not allowed to get a token for this org")
 
 
@@ -88,7 +88,7 @@ def _ok(vended: Vended) -> Response[Any]:
 def get_token(org: str) -> Response[Any]:
     _authorize(org)
     vended = runtime().vendor.vend(org)
-    metrics.add_metric(name="TokenVended", unit=MetricUnit.Count, value=1)
+    add_counts(metrics, {"TokenVended": 1})
     return _ok(vended)
 
 
@@ -103,13 +103,13 @@ def exchange_saml(org: str, body: SamlExchange) -> Response[Any]:
     except RequestRejectedError as exc:
         logger.info("saml assertion refused by Genesys", extra={"org": org, "status": exc.status})
         raise BadRequestError("the SAML assertion was refused") from None
-    metrics.add_metric(name="SamlTokenExchanged", unit=MetricUnit.Count, value=1)
+    add_counts(metrics, {"SamlTokenExchanged": 1})
     return _ok(vended)
 
 
 def _unavailable(exc: TokenUnavailableError) -> Response[Any]:
     logger.error("no token with enough life", extra={"reason": str(exc)})
-    metrics.add_metric(name="VendUnavailable", unit=MetricUnit.Count, value=1)
+    add_counts(metrics, {"VendUnavailable": 1})
     return _error(
         503, "no token with enough life is available; retry later", {"Retry-After": str(int(exc.retry_after))}
     )

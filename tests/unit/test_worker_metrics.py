@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from genesys.observability import add_counts, emit_metric
 from stream_worker.metrics import WorkerMetrics
 from tests.conftest import emf_metrics
 
@@ -58,3 +64,37 @@ def test_evidence_hole_counts_are_emitted_per_org_for_their_alarms(capsys, monke
         ("Quarantined", "acme"): (2, "stream-worker", "websocket"),
         ("RejectedTopics", "beta"): (3, "stream-worker", "websocket"),
     }
+
+
+def test_metrics_switched_off_print_nothing_at_all(capsys, monkeypatch):
+    """Given POWERTOOLS_METRICS_DISABLED (the local stack's functions, the bench), a flush with per-shard, per-reason
+    and per-org metrics prints no EMF line: Powertools' own single_metric would print them regardless."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = WorkerMetrics(namespace="Test")
+    metrics.count("EventsStored", 3)
+    metrics.rotation("socket_closing")
+    metrics.flush(queue_depth=1, live_sockets={"acme:0": 2}, uncovered_totals={"acme:0": 1.0})
+    assert emf_metrics(capsys.readouterr().out) == []
+
+
+def test_a_one_off_metric_carries_its_own_dimensions_and_time(capsys, monkeypatch):
+    """Given metrics on, a one-off metric stamped with another time is one EMF line with exactly its dimensions."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    emit_metric("GapsRepaired", MetricUnit.Count, 2, "Test", {"service": "gap-repair", "status": "partial"},
+                timestamp_ms=1_700_000_000_000)  # fmt: skip
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert line["_aws"]["Timestamp"] == 1_700_000_000_000
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "status"]]
+    assert (line["GapsRepaired"], line["status"]) == ([2.0], "partial")
+
+
+def test_counts_with_metrics_off_are_neither_kept_nor_printed(capsys, monkeypatch):
+    """Given metrics off, 150 invocations' counts through add_counts leave Powertools' metric set empty and print
+    nothing (Powertools' own add_metric keeps them all and prints the 100th regardless)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = Metrics(namespace="Test", service="test")
+    for _ in range(150):
+        add_counts(metrics, {"EventsStored": 1})
+        metrics.flush_metrics()
+    assert metrics.metric_set == {}
+    assert emf_metrics(capsys.readouterr().out) == []
