@@ -166,6 +166,11 @@ def _eventbridge(action: str) -> Callable[[GenesysState, PauseSpec], int]:
     return apply
 
 
+def _pause_events(state: GenesysState, spec: PauseSpec) -> int:
+    state.events_paused_until = state.clock() + spec.seconds
+    return 1
+
+
 def _fail_requests(state: GenesysState, spec: FailSpec) -> int:
     state.failures[spec.target] = InjectedFailures(spec.count, spec.status, spec.retry_after)
     return spec.count
@@ -205,6 +210,7 @@ FAULTS: dict[str, tuple[type[Spec], Handler]] = {
     "refuse_channel_creation": (RefuseSpec, _refuse_creation),
     "eventbridge_outage": (PauseSpec, _eventbridge("outage")),
     "eventbridge_pending": (PauseSpec, _eventbridge("pending")),
+    "pause_events": (PauseSpec, _pause_events),
     "fail_requests": (FailSpec, _fail_requests),
     "malformed_frame": (MalformedSpec, _malformed),
     "burst": (BurstSpec, _burst),

@@ -172,6 +172,7 @@ class GenesysState:
         self.evictions: list[dict[str, Any]] = []  # ground truth: which channels Genesys removed to make room
         self.creation_refused_until = 0.0
         self.creation_retry_after = 1.0
+        self.events_paused_until = 0.0  # the generator publishes nothing before this (published events still flow)
         self._event_credit = 0.0
 
     # ---------------------------------------------------------------- OAuth
@@ -400,7 +401,7 @@ class GenesysState:
         for conn in self.sockets():
             if conn.closing_deadline is not None and conn.closing_deadline <= now:
                 conn.close(1001, "socket closed for maintenance")
-        if self.config.event_rate > 0:
+        if self.config.event_rate > 0 and now >= self.events_paused_until:
             self._event_credit += self.config.event_rate * elapsed
             whole = int(self._event_credit)
             if whole:

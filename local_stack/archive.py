@@ -195,8 +195,11 @@ class ArchiveCheck:
     findings: list[str]
 
 
-def check_archive(archive: LocalArchive, names: StackNames, days: list[float]) -> ArchiveCheck:
-    """verify-archive's own checks over ``days`` (UTC midnights), the table compared both ways."""
+def check_archive(archive: LocalArchive, names: StackNames, since: float, until: float) -> ArchiveCheck:
+    """verify-archive's own checks over the days [since, until] touches, the table compared both ways. The local
+    table holds nothing outside [since, until], so only those hours of it are read (moto sorts the whole table for
+    every index query)."""
+    days = sorted({int(t // 86_400) * 86_400.0 for t in (since, until)})
     s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
     source = BucketSource(s3, archive.bucket)
     verify = signature_check(public_key_of(source, None))
@@ -205,7 +208,8 @@ def check_archive(archive: LocalArchive, names: StackNames, days: list[float]) -
     segments, keys, findings = 0, [], []
     for day in days:
         result = verify_org(source, names.org, day, verify)
-        items = [i for i in queries.by_window(day, day + 86_400) if i.get("kind", "event") in ("event", "quarantine")]
+        hours = queries.by_window(max(day, since), min(day + 86_400, until))
+        items = [i for i in hours if i.get("kind", "event") in ("event", "quarantine")]
         compare_table(result, queries.full(items), store.fetch_payload)
         segments += result.segments
         keys += [k for k, line in result.archived.items() if line["type"] == "event"]

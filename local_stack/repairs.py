@@ -21,6 +21,7 @@ from genesys.analytics import RepairApi
 from genesys.timefmt import iso_ms
 from local_stack.eventbridge import LocalContext
 from local_stack.resources import StackNames
+from local_stack.waiting import eventually_sync
 
 WINDOW = 60.0
 
@@ -77,8 +78,18 @@ def judge_and_repair(
             }
         )
         from functions.audit_coverage.handler import handler  # after its environment, as Lambda
+        from functions.coverage_store import CoverageReader
 
-        handler({"scheduled_time": iso_ms(scheduled)}, LocalContext("coverage-auditor"))
+        reader = CoverageReader(names.coverage_table)
+        windows = {first + k * WINDOW for k in range(int((scheduled - first) // WINDOW))}
+
+        def all_judged() -> bool:
+            """The auditor leaves a window until every live task's ledger has passed its end: run it again, as
+            its every-minute schedule would, until each window of the run has its verdict."""
+            handler({"scheduled_time": iso_ms(scheduled)}, LocalContext("coverage-auditor"))
+            return all(windows <= reader.judged(shard, first) for shard in shards)
+
+        eventually_sync(all_judged, 60, "every minute of the run judged", interval=1.0)
     dynamodb = boto3.client("dynamodb")
     table = GapTable(dynamodb, names.coverage_table)
     store = ReconstructionStore(EventStore.connect(names.events_table, names.payload_bucket))
