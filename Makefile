@@ -15,7 +15,7 @@ OUTAGE ?= 0
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install lint test demo soak bench clean
+.PHONY: install lint test demo soak bench bench-memory clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ soak: install
 
 bench: install
 	$(PY) -m tests.bench
+
+# 30 minutes: the rate the worker sustains with headroom, then RSS and queue depth minute by minute
+bench-memory: install
+	$(PY) -m tests.bench --memory
 
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

@@ -1,8 +1,11 @@
-"""`make bench`: every figure against a baseline measured in the same run, printed as one table and written to
-``.bench/results.json``. The README's Benchmarks section says what each baseline is and why.
+"""`make bench`: every figure against a baseline measured in the same run, each comparison run ``--repeat`` times
+(at least five), interleaved, so drift on the machine touches both sides alike. A figure is its median with its
+spread (min-max); targets are judged on the median, and a figure whose spread crosses its target says so. One
+table is printed; ``.bench/results.json`` keeps every run's value, and the previous run's file is compared with
+this one (does each median lie within the other run's spread?).
 
-Each variant runs in its own process, so CPU and memory belong to it alone. CPU figures are the best of
-``--repeat`` runs (noise on a shared machine only ever adds), and both sides of a ratio are treated alike.
+Each variant runs in its own process, so CPU and memory belong to it alone. ``make bench-memory`` is the 30-minute
+memory run (tests/bench/memory.py).
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.bench import harness
+from tests.bench.stats import MISSED, Figure, Sense
 
 CHILDREN: dict[str, str] = {
     "pipeline_bare": "tests.bench.pipeline:bare",
@@ -24,19 +27,25 @@ CHILDREN: dict[str, str] = {
     "store_worker": "tests.bench.store:worker",
     "store_writer": "tests.bench.store:writer",
     "memory": "tests.bench.memory:steady_rss",
+    "headroom": "tests.bench.memory:headroom",
+    "queue_memory": "tests.bench.memory:queue_memory",
     "loss": "tests.bench.loss:loss",
     "vend": "tests.bench.vend:vend",
 }
 RESULTS = Path(".bench/results.json")
-TARGETS = {  # figure: (limit, "max" or "min"): what the README promises
+PREVIOUS = Path(".bench/previous.json")
+MEMORY_RESULTS = Path(".bench/memory.json")
+TARGETS: dict[str, tuple[float, Sense]] = {  # figure: (limit, sense): what docs/benchmarks.md promises
     "pipeline_us_per_event": (50.0, "max"),
     "e2e_cpu_ratio": (1.1, "max"),
+    "e2e_stored_ratio": (0.9, "min"),
     "writer_scale_ratio": (1.8, "min"),
-    "rss_mb_steady": (100.0, "max"),
-    "rss_slope_mb_per_min": (0.5, "max"),
     "bytes_ratio": (0.5, "max"),
     "worker_lost": (0, "max"),
+    "rss_mb_steady": (100.0, "max"),
+    "rss_slope_mb_per_min": (0.1, "max"),
 }
+MIN_REPEAT = 5
 
 
 def child(name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -45,23 +54,26 @@ def child(name: str, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def best(runs: list[dict[str, Any]], key: str, pick: Callable[..., Any] = min) -> float:
-    return float(pick(r[key] for r in runs))
+def values(runs: list[dict[str, Any]], key: str) -> list[float]:
+    return [float(r[key]) for r in runs]
 
 
-def pipeline(repeat: int, events: int) -> dict[str, float]:
-    figures: dict[str, float] = {}
+def pipeline(repeat: int, events: int) -> dict[str, Figure]:
+    figures: dict[str, Figure] = {}
     for size, suffix in ((500, ""), (2000, "_2kb")):
         bare, worker = [], []
-        for _ in range(repeat):  # interleaved, so drift on the machine touches both alike
+        for _ in range(repeat):  # interleaved: each round's pair shares the machine's state
             bare.append(harness.run_child("pipeline_bare", events=events, size=size))
             worker.append(harness.run_child("pipeline_worker", events=events, size=size))
-        figures[f"pipeline_us_per_event{suffix}"] = best(worker, "cpu_us_per_event")
-        figures[f"bare_us_per_event{suffix}"] = best(bare, "cpu_us_per_event")
+        figures[f"pipeline_us_per_event{suffix}"] = Figure.of(values(worker, "cpu_us_per_event"))
+        figures[f"bare_us_per_event{suffix}"] = Figure.of(values(bare, "cpu_us_per_event"))
+        figures[f"pipeline_ratio{suffix}"] = Figure.ratio(
+            values(worker, "cpu_us_per_event"), values(bare, "cpu_us_per_event")
+        )
     return figures
 
 
-def store(repeat: int, events: int, threads: int) -> dict[str, float]:
+def store(repeat: int, events: int, threads: int) -> dict[str, Figure]:
     from tests.bench.responder import Responder
 
     raw: list[dict[str, Any]] = []
@@ -79,20 +91,19 @@ def store(repeat: int, events: int, threads: int) -> dict[str, float]:
                 runs.append(harness.run_child(name, url=responder.url, **params))
                 responder.reset()
     return {
-        "raw_cpu_us_per_put": best(raw, "cpu_us_per_put"),
-        "raw_puts_per_s": best(raw, "puts_per_s", max),
-        "worker_cpu_us_per_stored": best(worker, "cpu_us_per_stored"),
-        "worker_stored_per_s": best(worker, "stored_per_s", max),
-        "e2e_cpu_ratio": best(worker, "cpu_us_per_stored") / best(raw, "cpu_us_per_put"),
-        "e2e_stored_ratio": best(worker, "stored_per_s", max) / best(raw, "puts_per_s", max),
-        "writer_1_process_per_s": best(one, "stored_per_s", max),
-        "writer_2_processes_per_s": best(two, "stored_per_s", max),
-        "writer_scale_ratio": best(two, "stored_per_s", max) / best(one, "stored_per_s", max),
-        "write_threads": threads,
+        "raw_cpu_us_per_put": Figure.of(values(raw, "cpu_us_per_put")),
+        "raw_puts_per_s": Figure.of(values(raw, "puts_per_s")),
+        "worker_cpu_us_per_stored": Figure.of(values(worker, "cpu_us_per_stored")),
+        "worker_stored_per_s": Figure.of(values(worker, "stored_per_s")),
+        "e2e_cpu_ratio": Figure.ratio(values(worker, "cpu_us_per_stored"), values(raw, "cpu_us_per_put")),
+        "e2e_stored_ratio": Figure.ratio(values(worker, "stored_per_s"), values(raw, "puts_per_s")),
+        "writer_1_process_per_s": Figure.of(values(one, "stored_per_s")),
+        "writer_2_processes_per_s": Figure.of(values(two, "stored_per_s")),
+        "writer_scale_ratio": Figure.ratio(values(two, "stored_per_s"), values(one, "stored_per_s")),
     }
 
 
-def moto_reference(puts: int, threads: int) -> dict[str, float]:
+def moto_reference(puts: int, threads: int) -> dict[str, Figure]:
     """The same raw puts against moto's server: what the store costs when the store is moto (reported apart)."""
     from moto.server import ThreadedMotoServer
 
@@ -105,146 +116,234 @@ def moto_reference(puts: int, threads: int) -> dict[str, float]:
         )
     finally:
         server.stop()
-    return {"moto_puts_per_s": result["puts_per_s"]}
+    return {"moto_puts_per_s": Figure.of([result["puts_per_s"]])}
 
 
-def memory(minutes: float) -> dict[str, float]:
-    from tests.bench.responder import Responder
+def costs() -> dict[str, Figure]:
+    """Writes, write units and dollars per million stored events, for one replica, the default two, and two with
+    EventBridge delivering the same events (each further copy is a conditional put that fails: one more write)."""
+    from tests.bench.cost import PRICES, cost
 
-    with Responder() as responder:
-        result = harness.run_child("memory", minutes=minutes, rate=500, topics=3000, url=responder.url)
-    return {
-        "rss_mb_steady": result["rss_mb_steady"],
-        "rss_mb_max": result["rss_mb_max"],
-        "rss_slope_mb_per_min": result["rss_slope_mb_per_min"],
-        "rss_stored_per_s": result["stored_per_s"],
-        "rss_minutes": minutes,
-    }
-
-
-def costs(replicas: int) -> dict[str, float]:
-    from tests.bench.cost import cost
-
+    figures: dict[str, Figure] = {}
     one = cost(duplicate_puts=0.0)
-    deployed = cost(duplicate_puts=replicas - 1.0)  # each other task's put of the event fails its condition
-    return {
-        "envelope_bytes": one["envelope_bytes"],
-        "writes_per_event": deployed["writes_per_event"],
-        "writes_per_event_one_task": one["writes_per_event"],
-        "write_units_per_event": deployed["write_units_per_event"],
-        "bytes_stored_per_event": one["bytes_stored_per_event"],
-        "bytes_stored_per_event_before": one["bytes_stored_per_event_all_projection"],
-        "bytes_ratio": one["bytes_ratio"],
-        "replicas": replicas,
-    }
+    for shape, duplicates in (("1_replica", 0.0), ("2_replicas", 1.0), ("2_replicas_eventbridge", 2.0)):
+        shaped = cost(duplicate_puts=duplicates)
+        figures[f"writes_per_event_{shape}"] = Figure.of([shaped["writes_per_event"]])
+        figures[f"write_units_per_event_{shape}"] = Figure.of([shaped["write_units_per_event"]])
+        figures[f"usd_per_million_events_{shape}"] = Figure.of([shaped["write_units_per_event"] * PRICES.write_unit])
+    figures["envelope_bytes"] = Figure.of([one["envelope_bytes"]])
+    figures["bytes_stored_per_event"] = Figure.of([one["bytes_stored_per_event"]])
+    figures["bytes_stored_per_event_before"] = Figure.of([one["bytes_stored_per_event_all_projection"]])
+    figures["bytes_ratio"] = Figure.of([one["bytes_ratio"]])
+    figures["usd_per_million_events_stored_month"] = Figure.of(
+        [one["bytes_stored_per_event"] * 1e6 / 2**30 * PRICES.storage_gb_month]
+    )
+    return figures
 
 
-def met(results: dict[str, float]) -> dict[str, bool]:
-    return {
-        name: (results[name] <= limit if sense == "max" else results[name] >= limit)
-        for name, (limit, sense) in TARGETS.items()
-        if name in results
-    }
+def verdicts(figures: dict[str, Figure]) -> dict[str, str]:
+    return {name: figures[name].verdict(limit, sense) for name, (limit, sense) in TARGETS.items() if name in figures}
 
 
-def table(r: dict[str, Any]) -> str:
-    rows = [
-        ("pipeline CPU µs/event, 0.5 KB: worker vs bare receive", r, "pipeline_us_per_event", "bare_us_per_event"),
-        (
-            "pipeline CPU µs/event, 2 KB: worker vs bare receive",
-            r,
-            "pipeline_us_per_event_2kb",
-            "bare_us_per_event_2kb",
-        ),
-        ("client CPU µs per stored event: worker vs raw put", r, "worker_cpu_us_per_stored", "raw_cpu_us_per_put"),
-        ("stored events/s: worker vs raw puts (same threads)", r, "worker_stored_per_s", "raw_puts_per_s"),
-        ("writer stored events/s: 2 processes vs 1", r, "writer_2_processes_per_s", "writer_1_process_per_s"),
+def target_of(name: str, verdict: dict[str, str]) -> str:
+    if name not in TARGETS:
+        return ""
+    limit, sense = TARGETS[name]
+    return f"{'≤' if sense == 'max' else '≥'} {limit:g}: {verdict.get(name, '')}"
+
+
+def previous_of(name: str, figure: Figure, previous: dict[str, Any]) -> str:
+    """How this run's figure sits beside the previous run's: each median within the other's spread, or not."""
+    before = previous.get("figures", {}).get(name)
+    if not before or len(figure.runs) == 1:
+        return ""
+    other = Figure.of(before["runs"])
+    return f"{other.shown(2)}: {'agrees' if figure.agrees_with(other) else 'DIFFERS'}"
+
+
+COMPARISONS = [  # label, figure, baseline, ratio (the ratio's median and spread are taken run by run)
+    ("pipeline CPU µs/event, 0.5 KB: worker vs bare receive", "pipeline_us_per_event", "bare_us_per_event",
+     "pipeline_ratio"),
+    ("pipeline CPU µs/event, 2 KB: worker vs bare receive", "pipeline_us_per_event_2kb", "bare_us_per_event_2kb",
+     "pipeline_ratio_2kb"),
+    ("client CPU µs per stored event: worker vs raw put", "worker_cpu_us_per_stored", "raw_cpu_us_per_put",
+     "e2e_cpu_ratio"),
+    ("stored events/s: worker vs raw puts (same threads)", "worker_stored_per_s", "raw_puts_per_s",
+     "e2e_stored_ratio"),
+    ("writer stored events/s: 2 processes vs 1", "writer_2_processes_per_s", "writer_1_process_per_s",
+     "writer_scale_ratio"),
+]  # fmt: skip
+
+
+def table(figures: dict[str, Figure], verdict: dict[str, str], previous: dict[str, Any], repeat: int) -> str:
+    lines = [
+        f"Each comparison: {repeat} interleaved runs; median [min-max]; targets judged on the median.",
+        "",
+        "| measure | figure | baseline | ratio | target | previous run's ratio |",
+        "|---|---|---|---|---|---|",
     ]
-    lines = ["| measure | figures | ratio | target |", "|---|---|---|---|"]
-    ok = {name: r.get(f"met_{name}", False) for name in TARGETS}
+    for label, a, b, ratio in COMPARISONS:
+        if a not in figures:
+            continue
+        judged = a if a in TARGETS else ratio
+        lines.append(
+            f"| {label} | {figures[a].shown()} | {figures[b].shown()} | {figures[ratio].shown(2)} | "
+            f"{target_of(judged, verdict)} | {previous_of(ratio, figures[ratio], previous)} |"
+        )
+    f = figures
+    if "moto_puts_per_s" in f:
+        lines.append(f"| raw puts/s against moto's server (for reference) | {f['moto_puts_per_s'].shown(0)} | | | | |")
+    if "bytes_ratio" in f:
+        lines.append(
+            f"| DynamoDB bytes stored per event ({f['envelope_bytes'].shown(0)} B envelopes): now vs three ALL "
+            f"indexes | {f['bytes_stored_per_event'].shown(0)} | {f['bytes_stored_per_event_before'].shown(0)} | "
+            f"{f['bytes_ratio'].shown(2)} | {target_of('bytes_ratio', verdict)} | |"
+        )
+    if "worker_lost" in f:
+        lines.append(
+            f"| events lost, {f['loss_seconds'].shown(0)} s of closes + 8 s tokens: worker vs naive | "
+            f"{f['worker_lost'].shown(0)}/{f['worker_published'].shown(0)} | "
+            f"{f['naive_lost'].shown(0)}/{f['naive_published'].shown(0)} | | {target_of('worker_lost', verdict)} | |"
+        )
+    if "vend_warm_per_s" in f:
+        speedup = f["vend_warm_per_s"].median / f["vend_uncached_per_s"].median
+        lines.append(
+            f"| vend requests/s: warm cache vs a secret read per request | {f['vend_warm_per_s'].shown(0)} | "
+            f"{f['vend_uncached_per_s'].shown(0)} | {speedup:.1f} | | |"
+        )
+    if "writes_per_event_1_replica" in f:
+        from tests.bench.cost import PRICES
 
-    def mark(name: str) -> str:
-        if name not in TARGETS:
-            return ""
-        limit, sense = TARGETS[name]
-        return f"{'≤' if sense == 'max' else '≥'} {limit} {'met' if ok.get(name) else 'MISSED'}"
-
-    for label, res, a, b in rows:
-        if a in res and b in res:
-            ratio = res[a] / res[b]
-            target = {
-                "worker_cpu_us_per_stored": mark("e2e_cpu_ratio"),
-                "writer_2_processes_per_s": mark("writer_scale_ratio"),
-                "pipeline_us_per_event": mark("pipeline_us_per_event"),
-            }.get(a, "")
-            lines.append(f"| {label} | {res[a]:.1f} vs {res[b]:.1f} | {ratio:.2f} | {target} |")
-    if "moto_puts_per_s" in r:
-        lines.append(f"| raw puts/s against moto's server (for reference) | {r['moto_puts_per_s']:.0f} | | |")
-    if "rss_mb_steady" in r:
+        lines += [
+            "",
+            f"Writes per stored event and their price: DynamoDB on-demand, Standard table class, {PRICES.region}, "
+            f"${PRICES.write_unit:.3f} per million write request units and ${PRICES.storage_gb_month:.2f} per "
+            f"GB-month ({PRICES.source}).",
+            "",
+            "| deployed shape | write requests | write units | $ per million events (writes) |",
+            "|---|---|---|---|",
+        ]
+        for shape, label in (
+            ("1_replica", "one task per group"),
+            ("2_replicas", "two replicas (the default)"),
+            ("2_replicas_eventbridge", "two replicas and EventBridge"),
+        ):
+            lines.append(
+                f"| {label} | {f[f'writes_per_event_{shape}'].shown(1)} | {f[f'write_units_per_event_{shape}'].shown(2)} "
+                f"| {f[f'usd_per_million_events_{shape}'].shown(3)} |"
+            )
         lines.append(
-            f"| RSS MB, {r['rss_minutes']:g} min at {r['rss_stored_per_s']:.0f} events/s, 3,000 topics: steady "
-            f"(max), slope MB/min | {r['rss_mb_steady']:.1f} ({r['rss_mb_max']:.1f}), "
-            f"{r['rss_slope_mb_per_min']:+.2f} | | {mark('rss_mb_steady')}; slope {mark('rss_slope_mb_per_min')} |"
-        )
-    if "bytes_stored_per_event" in r:
-        lines.append(
-            f"| DynamoDB per event ({r['envelope_bytes']:.0f} B envelopes): bytes stored, now vs three ALL "
-            f"indexes | {r['bytes_stored_per_event']:.0f} vs {r['bytes_stored_per_event_before']:.0f} | "
-            f"{r['bytes_ratio']:.2f} | {mark('bytes_ratio')} |"
-        )
-        lines.append(
-            f"| write requests per event: one task, {r['replicas']:.0f} replicas (units) | "
-            f"{r['writes_per_event_one_task']:.1f}, {r['writes_per_event']:.1f} ({r['write_units_per_event']:.2f}) "
-            "| | |"
-        )
-    if "naive_lost" in r:
-        lines.append(
-            f"| events lost, {r['loss_seconds']:.0f} s of closes + 8 s tokens: naive vs worker | "
-            f"{r['naive_lost']:.0f}/{r['naive_published']:.0f} vs {r['worker_lost']:.0f}/{r['worker_published']:.0f} "
-            f"| | {mark('worker_lost')} |"
-        )
-    if "vend_warm_per_s" in r:
-        lines.append(
-            f"| vend requests/s: warm cache vs a secret read per request | {r['vend_warm_per_s']:.0f} vs "
-            f"{r['vend_uncached_per_s']:.0f} | {r['vend_warm_per_s'] / r['vend_uncached_per_s']:.1f} | |"
+            f"| storage of a million events, per month | | | {f['usd_per_million_events_stored_month'].shown(3)} |"
         )
     return "\n".join(lines)
+
+
+def memory_run(minutes: float, rate: float, topics: int, trace: bool) -> int:
+    """``make bench-memory``: the queue's memory when full, the rate the worker sustains with headroom, then the
+    long run at it, minute by minute."""
+    from stream_worker.settings import WorkerSettings
+    from tests.bench.responder import Responder
+
+    queue_max = int(WorkerSettings.model_fields["queue_max"].default)
+    full = harness.run_child("queue_memory", queue_max=queue_max)
+    print(
+        f"the writer's queue when full: {full['queue_max']:,} jobs of 0.5 KB frames hold {full['queue_mb']:.1f} MB "
+        f"({full['bytes_per_job']:,.0f} B each: frame, parse, item)",
+        flush=True,
+    )
+    with Responder() as responder:
+        chosen: tuple[float, int] | None = None
+        for offered, processes in ((rate, 1), (rate, 2), (rate * 0.8, 1), (rate * 0.6, 1)):
+            check = harness.run_child("headroom", rate=offered, topics=topics, url=responder.url,
+                                      write_processes=processes)  # fmt: skip
+            responder.reset()
+            print(
+                f"headroom at {offered:.0f} events/s offered, {processes} writer process(es): stored "
+                f"{check['stored_per_s']:.0f}/s, queue max {check['queue_max']}, at the end {check['queue_end']}, "
+                f"the worker's process {check['cpu_share']:.0%} of a core: "
+                f"{'sustained with headroom' if check['sustained'] else 'NOT sustained with headroom'}",
+                flush=True,
+            )
+            if check["sustained"]:
+                chosen = (offered, processes)
+                break
+        if chosen is None:
+            print("no offered rate was sustained with headroom: the memory run would measure a backlog", flush=True)
+            return 1
+        offered, processes = chosen
+        print(f"memory run: {minutes:g} min at {offered:.0f} events/s, {topics:,} topics, {processes} writer "
+              f"process(es) ...", flush=True)  # fmt: skip
+        result = harness.run_child("memory", minutes=minutes, rate=offered, topics=topics, url=responder.url,
+                                   write_processes=processes, trace=trace)  # fmt: skip
+    print("| minute | RSS MB (worker) | RSS MB (writer processes) | queue depth | stored/s |")
+    print("|---|---|---|---|---|")
+    for m in result["per_minute"]:
+        print(f"| {m['minute']} | {m['rss_mb']:.1f} | {m['writer_processes_rss_mb']:.1f} | {m['queue_depth']} | "
+              f"{m['stored_per_s']:.0f} |")  # fmt: skip
+    figures = {
+        "rss_mb_steady": Figure.of([result["rss_mb_steady"]]),
+        "rss_slope_mb_per_min": Figure.of([result["rss_slope_mb_per_min"]]),
+    }
+    verdict = verdicts(figures)
+    print(
+        f"after the {result['warm_up_minutes']:g}-minute warm-up: RSS {result['rss_mb_steady']:.1f} MB steady "
+        f"(max {result['rss_mb_max']:.1f}), slope {result['rss_slope_mb_per_min']:+.3f} MB/min; "
+        f"steady {target_of('rss_mb_steady', verdict)}, slope {target_of('rss_slope_mb_per_min', verdict)}"
+    )
+    for line in result["tracemalloc_grown"]:
+        print(f"  grew: {line}")
+    MEMORY_RESULTS.parent.mkdir(exist_ok=True)
+    MEMORY_RESULTS.write_text(json.dumps({"queue": full, "result": result, "verdicts": verdict}, indent=1) + "\n")
+    return 0 if MISSED not in verdict.values() else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--params", default="{}")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=MIN_REPEAT)
     parser.add_argument("--pipeline-events", type=int, default=20_000)
     parser.add_argument("--store-events", type=int, default=4_000)
     parser.add_argument("--write-threads", type=int, default=16)
-    parser.add_argument("--rss-minutes", type=float, default=10.0)
     parser.add_argument("--loss-seconds", type=float, default=16.0)
-    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="the memory run instead (make bench-memory)")
+    parser.add_argument("--memory-minutes", type=float, default=30.0)
+    parser.add_argument("--memory-rate", type=float, default=500.0)
+    parser.add_argument("--trace", action="store_true", help="the memory run with tracemalloc snapshots diffed")
     args = parser.parse_args()
     harness.quiet()
     if args.child:
         print(json.dumps(child(args.child, json.loads(args.params))))
         return 0
-    results: dict[str, Any] = {}
-    results.update(pipeline(args.repeat, args.pipeline_events))
-    results.update(store(max(1, args.repeat - 1), args.store_events, args.write_threads))
-    results.update(moto_reference(500, args.write_threads))
-    results.update(costs(args.replicas))
+    if args.memory:
+        return memory_run(args.memory_minutes, args.memory_rate, 3000, args.trace)
+    if args.repeat < MIN_REPEAT:
+        parser.error(f"--repeat: at least {MIN_REPEAT} runs make a distribution")
+    figures: dict[str, Figure] = {}
+    figures.update(pipeline(args.repeat, args.pipeline_events))
+    figures.update(store(args.repeat, args.store_events, args.write_threads))
+    figures.update(moto_reference(500, args.write_threads))
+    figures.update(costs())
     lost = harness.run_child("loss", seconds=args.loss_seconds)
-    results.update({**lost, "loss_seconds": args.loss_seconds})
+    figures.update({name: Figure.of([value]) for name, value in {**lost, "loss_seconds": args.loss_seconds}.items()})
     warm = harness.run_child("vend", requests=1000)
-    results.update(
-        {"vend_warm_per_s": warm["warm_requests_per_s"], "vend_uncached_per_s": warm["uncached_requests_per_s"]}
-    )
-    results.update(memory(args.rss_minutes))
-    verdicts = met(results)
-    results.update({f"met_{name}": verdict for name, verdict in verdicts.items()})  # flat: one value per key
+    figures["vend_warm_per_s"] = Figure.of([warm["warm_requests_per_s"]])
+    figures["vend_uncached_per_s"] = Figure.of([warm["uncached_requests_per_s"]])
+    verdict = verdicts(figures)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if previous:
+        PREVIOUS.write_text(json.dumps(previous, indent=1, sort_keys=True) + "\n")
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    print(table(results))
-    return 0 if all(verdicts.values()) else 1
+    RESULTS.write_text(
+        json.dumps(
+            {"repeat": args.repeat, "figures": {n: f.as_json() for n, f in figures.items()}, "verdicts": verdict},
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    print(table(figures, verdict, previous, args.repeat))
+    return 0 if MISSED not in verdict.values() else 1
 
 
 if __name__ == "__main__":

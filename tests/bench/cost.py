@@ -14,12 +14,31 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from emulator.events import EventFactory
 from evidence.records import Item, Received, event_item
 from evidence.schema import EVENTS, Index
+
+
+@dataclass(frozen=True)
+class Prices:
+    region: str
+    write_unit: float  # dollars per million write request units, on-demand
+    storage_gb_month: float
+    source: str
+
+
+# the DynamoDB pricing page, on-demand capacity, Standard table class: the write price since AWS halved on-demand
+# throughput prices on 2024-11-01
+PRICES = Prices(
+    region="US East (N. Virginia), us-east-1",
+    write_unit=0.625,
+    storage_gb_month=0.25,
+    source="aws.amazon.com/dynamodb/pricing/on-demand, the prices in force since 2024-11-01",
+)
 
 BEFORE = (Index("by_topic", "topic", "received_ms"), *EVENTS.indexes)  # each projecting ALL
 
@@ -46,6 +65,12 @@ def value_size(value: dict[str, Any]) -> int:
         return _number_size(str(data))
     if kind == "B":
         return len(data)
+    if kind == "SS":  # a set: the sum of its elements' sizes
+        return sum(len(v.encode("utf-8")) for v in data)
+    if kind == "NS":
+        return sum(_number_size(str(v)) for v in data)
+    if kind == "BS":
+        return sum(len(v) for v in data)
     if kind in ("BOOL", "NULL"):
         return 1
     raise ValueError(f"no size rule here for {kind}")
