@@ -82,12 +82,13 @@ def store(repeat: int, events: int, threads: int) -> dict[str, Figure]:
     two: list[dict[str, Any]] = []
     with Responder() as responder:
         for _ in range(repeat):
-            for runs, name, params in (
+            rounds: tuple[tuple[list[dict[str, Any]], str, dict[str, Any]], ...] = (
                 (raw, "store_raw", {"puts": events, "threads": threads}),
                 (worker, "store_worker", {"events": events, "threads": threads}),
                 (one, "store_writer", {"events": events, "processes": 1, "threads": threads}),
                 (two, "store_writer", {"events": events, "processes": 2, "threads": threads}),
-            ):
+            )
+            for runs, name, params in rounds:
                 runs.append(harness.run_child(name, url=responder.url, **params))
                 responder.reset()
     return {
@@ -273,13 +274,11 @@ def memory_run(minutes: float, rate: float, topics: int, trace: bool) -> int:
         offered, processes = chosen
         print(f"memory run: {minutes:g} min at {offered:.0f} events/s, {topics:,} topics, {processes} writer "
               f"process(es) ...", flush=True)  # fmt: skip
+        print("| minute | RSS MB (worker) | RSS MB (writer processes) | queue depth | stored/s |", flush=True)
+        print("|---|---|---|---|---|", flush=True)
         result = harness.run_child("memory", minutes=minutes, rate=offered, topics=topics, url=responder.url,
-                                   write_processes=processes, trace=trace)  # fmt: skip
-    print("| minute | RSS MB (worker) | RSS MB (writer processes) | queue depth | stored/s |")
-    print("|---|---|---|---|---|")
-    for m in result["per_minute"]:
-        print(f"| {m['minute']} | {m['rss_mb']:.1f} | {m['writer_processes_rss_mb']:.1f} | {m['queue_depth']} | "
-              f"{m['stored_per_s']:.0f} |")  # fmt: skip
+                                   write_processes=processes, trace=trace, timeout=minutes * 60 + 900,
+                                   show_progress=True)  # fmt: skip
     figures = {
         "rss_mb_steady": Figure.of([result["rss_mb_steady"]]),
         "rss_slope_mb_per_min": Figure.of([result["rss_slope_mb_per_min"]]),

@@ -56,16 +56,18 @@ def rss_mb(pid: int | None = None) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def run_child(name: str, **params: Any) -> dict[str, Any]:
-    """``python -m tests.bench --child NAME --params JSON`` in a fresh interpreter; its last line is the result."""
+def run_child(name: str, *, timeout: float = 1800, show_progress: bool = False, **params: Any) -> dict[str, Any]:
+    """``python -m tests.bench --child NAME --params JSON`` in a fresh interpreter; its last line is the result.
+    ``show_progress``: the child's stderr goes to this terminal as it comes (a long run's lines), not captured."""
     out = subprocess.run(
         [sys.executable, "-m", "tests.bench", "--child", name, "--params", json.dumps(params)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=None if show_progress else subprocess.PIPE,
         text=True,
-        timeout=1800,
+        timeout=timeout,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"bench child {name} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"bench child {name} failed:\n{(out.stderr or '')[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

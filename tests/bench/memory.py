@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
 import tracemalloc
 import uuid
@@ -124,6 +125,13 @@ def steady_rss(
                         }
                     )
                     stored_before = stored
+                    m = minutes_seen[-1]
+                    print(  # a line a minute, as it happens: the parent passes this process's stderr through
+                        f"| {m['minute']:.0f} | {m['rss_mb']:.1f} | {m['writer_processes_rss_mb']:.1f} | "
+                        f"{m['queue_depth']:.0f} | {m['stored_per_s']:.0f} |",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             grown: list[str] = []
             if trace and snapshots:
                 gc.collect()
