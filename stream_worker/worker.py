@@ -24,6 +24,7 @@ from stream_worker.aws import AWS_CONFIG, CoverageTable
 from stream_worker.connection import websocket_connector
 from stream_worker.dedupe import DedupeWindow
 from stream_worker.health import WRITE_EVERY, HealthState
+from stream_worker.heap import release_free_memory
 from stream_worker.ledger import LedgerRecorder
 from stream_worker.metrics import WorkerMetrics
 from stream_worker.put_lanes import Lanes, ProcessLanes, ThreadLanes
@@ -34,6 +35,7 @@ from stream_worker.token_wait import TokenWait
 from stream_worker.writer import EventWriter
 
 log = logging.getLogger(__name__)
+HEAP_RELEASE_EVERY = 60.0  # seconds between returns of the allocator's free pages to the system
 SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
 TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels
 
@@ -165,6 +167,8 @@ class Worker:
             asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
             asyncio.create_task(self._every(WRITE_EVERY, self._write_health, now=True)),
             asyncio.create_task(self._every(self.settings.token_poll_interval, self._keep_tokens_fresh)),
+            # what a backlog held goes back to the system once written (stream_worker/heap.py); off the loop
+            asyncio.create_task(self._every(HEAP_RELEASE_EVERY, lambda: asyncio.to_thread(release_free_memory))),
         ]
         await self.stopping.wait()
         await asyncio.gather(*supervisors, return_exceptions=True)
