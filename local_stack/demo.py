@@ -16,9 +16,11 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from emulator.faults import chaos_menu, needs_channel
 from emulator.server import EmulatorServer
 from evidence.keys import envelope_key
 from functions.mint_token.policy import RefreshPolicy
+from genesys.timefmt import iso_ms
 from local_stack.archive import ArchiverLoop, LocalArchive, check_archive, create_archive
 from local_stack.aws import local_aws
 from local_stack.eventbridge import LOCAL_BUS, SOURCE, ConsumerLoop, EventBridgePath, create_eventbridge_path
@@ -247,12 +250,24 @@ def run(args: argparse.Namespace, emulator: EmulatorServer, path: EventBridgePat
             f"gap {gap.id}: {gap.seconds:.3f} s {gap.classification}, {gap.status}"
             f"{' ' + str(gap.rebuilt) if gap.rebuilt else ''}{' (' + '; '.join(gap.reasons) + ')' if gap.reasons else ''}"
         )
+    if repairs.gaps:  # the same records as an operator reads them: the CLI through its entry point
+        show_gaps(fleet, window[0] - 60)
     page = args.workdir / "report.html"
     figures = fleet.report(window, page, verified)
     print(f"audit report: {page} (figures: {figures})")
     print("verified: " + " ".join(f"{name}={value}" for name, value in verified.items()), flush=True)
     archived = archive_line(archive, fleet, window)
     return 0 if result.ok and archived and all(code == 0 for code in codes.values()) else 1
+
+
+def show_gaps(fleet: LocalFleet, since: float) -> None:
+    command = ["genesys-bridge", "--coverage-table", fleet.names.coverage_table, "gaps", "--since", iso_ms(since)]
+    print("$ " + " ".join(command), flush=True)
+    entry = Path(sys.executable).with_name("genesys-bridge")  # the console script installed beside this Python
+    answer = subprocess.run(  # noqa: S603 - the project's own console script, arguments it made
+        [str(entry), *command[1:]], capture_output=True, text=True, check=False
+    )
+    print((answer.stdout + answer.stderr).rstrip(), flush=True)
 
 
 def archive_line(archive: LocalArchive, fleet: LocalFleet, window: tuple[float, float]) -> bool:
@@ -284,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     # the functions run in this process share Powertools' metric set: with metrics off for all of them, none
     # prints another's (on Lambda each is its own process, and its metrics go to CloudWatch)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    # with metrics off there is nothing to publish, which Powertools' flush warns about: not news on this terminal
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     config = EmulatorConfig(
         token_lifetime=TOKEN_LIFETIME,
         channel_lifetime=CHANNEL_LIFETIME,
