@@ -88,6 +88,8 @@ class StreamPump:
     delivered: int = 0
     # shard -> where to read next: at a failed record, or after the last record taken
     _positions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # shard -> the batch an invocation raised on: resent as it was, not re-read with records that came since
+    _raised: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._dynamodb = boto3.client("dynamodb")
@@ -98,6 +100,9 @@ class StreamPump:
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
+            if shard_id in self._raised:
+                yield shard_id, self._raised[shard_id]
+                continue
             position = self._positions.get(shard_id)
             iterator = self._streams.get_shard_iterator(
                 StreamArn=self._arn,
@@ -122,7 +127,9 @@ class StreamPump:
     def _round(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]], name: str) -> int:
         taken = 0
         for shard_id, records in self._batches():
-            result = handler({"Records": records}, LocalContext(name))
+            self._raised[shard_id] = records
+            result = handler({"Records": records}, LocalContext(name))  # raising: the same batch again next round
+            del self._raised[shard_id]
             failed = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
             sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
             if failed:

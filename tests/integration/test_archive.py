@@ -269,7 +269,8 @@ def test_two_archivers_appending_at_once_never_share_a_sequence_and_a_crash_afte
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=300)  # a loaded machine: each append is a transaction, a signature and a PUT
+    assert not any(thread.is_alive() for thread in threads), "the two archivers did not finish their appends"
 
     class DiesBeforeWriting(ArchiveBucket):
         def put_once(self, key: str, data: bytes) -> bool:
