@@ -35,7 +35,7 @@ from stream_worker.token_wait import TokenWait
 from stream_worker.writer import EventWriter
 
 log = logging.getLogger(__name__)
-HEAP_RELEASE_EVERY = 60.0  # seconds between returns of the allocator's free pages to the system
+HEAP_RELEASE_EVERY = 60.0  # seconds between two returns of free memory to the system
 SHUTDOWN_LINGER = 1.0  # keep sockets open this long after SIGTERM for frames already on the wire
 TOKEN_FRESH_READS = 6  # the token secret is read afresh every 6 polls (30 s by default): new tokens go to new channels
 
@@ -167,7 +167,7 @@ class Worker:
             asyncio.create_task(self._every(self.settings.ledger_interval, self._ledger_tick)),
             asyncio.create_task(self._every(WRITE_EVERY, self._write_health, now=True)),
             asyncio.create_task(self._every(self.settings.token_poll_interval, self._keep_tokens_fresh)),
-            # what a backlog held goes back to the system once written (stream_worker/heap.py); off the loop
+            # the allocator's free pages back to the system, once a minute (stream_worker/heap.py); off the loop
             asyncio.create_task(self._every(HEAP_RELEASE_EVERY, lambda: asyncio.to_thread(release_free_memory))),
         ]
         await self.stopping.wait()
