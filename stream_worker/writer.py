@@ -23,10 +23,14 @@ from stream_worker.metrics import WorkerMetrics
 from stream_worker.put_lanes import Lanes, PutFailed, Report
 
 log = logging.getLogger(__name__)
+NO_ITEM: Item = {}  # a queued event's item, not made yet (every item has a key)
 
 
 @dataclass(slots=True)  # not frozen: made once per event, and a frozen dataclass costs 4x to build
 class Job:
+    """One write. An event's item is made as it leaves the queue (``NO_ITEM`` until then): the item is two thirds
+    of what a queued event would hold, and a backlog's memory stays in the process's RSS after it drains."""
+
     key: str
     item: Item
     overflow: bytes | None
@@ -103,8 +107,7 @@ class EventWriter:
         if self._recent.seen(event.key, event.arrival):
             self._metrics.count("DuplicatesAbsorbed")
             return False
-        item, overflow = event_item(event, ttl_days=self._ttl_days)
-        return await self._enqueue_keyed(Job(event.key, item, overflow, event.received_at, event, next(self._seq)))
+        return await self._enqueue_keyed(Job(event.key, NO_ITEM, None, event.received_at, event, next(self._seq)))
 
     async def quarantine(self, raw: str | bytes, reason: str, channel_id: str, shard: str, org: str, at: float) -> None:
         """Keep a frame that is not an event whole, with why; ``raw`` as bytes for one that is not valid UTF-8."""
@@ -169,9 +172,39 @@ class EventWriter:
             self._hand_over(batch)
 
     def _hand_over(self, jobs: list[Job]) -> None:
+        ready: list[Job] = []
         for job in jobs:
+            if job.item is NO_ITEM and not self._make_item(job):
+                continue
             self._held[job.seq] = job
-        self._lanes.put_many(jobs)
+            ready.append(job)
+        if ready:
+            self._lanes.put_many(ready)
+
+    def _make_item(self, job: Job) -> bool:
+        """The event's item; False when none can be made: then the frame is kept in quarantine with why, and its
+        slot is free again (the dispatcher must not die on one event)."""
+        event = job.event
+        assert event is not None  # a quarantine record is made with its item
+        try:
+            job.item, job.overflow = event_item(event, ttl_days=self._ttl_days)
+            return True
+        except Exception as exc:
+            log.exception("no item could be made of an event; quarantined", extra={"key": job.key})
+            reason = f"no item could be made of the event: {type(exc).__name__}: {excerpt(str(exc), 300)}"
+        self._free += 1
+        self._slot_freed.set()
+        self._pending.pop(job.seq, None)
+        record = self._quarantine_record(
+            event.raw, reason, event.channel_id, event.shard, event.org, event.received_at, slotless=True
+        )
+        if record is not None:
+            self._pending[record.seq] = record.received_at
+            self._held[record.seq] = record
+            self._lanes.put_many([record])
+        elif not self._pending:
+            self._idle.set()
+        return False
 
     def _answered(self, reports: list[Report]) -> None:
         """Answers from the lanes, on the event loop."""

@@ -157,16 +157,15 @@ def steady_rss(
 
 
 def queue_memory(queue_max: int, size: int = 500) -> dict[str, Any]:
-    """What the writer's queue holds when full: ``queue_max`` jobs, each with its event (the raw frame, its parse)
-    and its item, traced from the frames' making on (the envelopes the emulator's JSON becomes)."""
-    from evidence.records import event_item
-    from stream_worker.writer import Job
+    """What the writer's queue holds when full: ``queue_max`` jobs, each with its event (the raw frame, its parse;
+    the item is made as a job leaves the queue), traced from the frames' making on."""
+    from stream_worker.writer import NO_ITEM, Job
     from tests.bench.store import envelopes
 
     gc.collect()
     tracemalloc.start()
     received = envelopes(queue_max, size)
-    jobs = [Job(e.key, *event_item(e), e.received_at, e, n + 1) for n, e in enumerate(received)]
+    jobs = [Job(e.key, NO_ITEM, None, e.received_at, e, n + 1) for n, e in enumerate(received)]
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     return {"queue_max": len(jobs), "frame_bytes": size, "queue_mb": held / 2**20, "bytes_per_job": held / len(jobs)}

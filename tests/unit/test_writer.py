@@ -90,6 +90,29 @@ async def test_a_refused_event_becomes_a_quarantine_record_with_its_reason_and_r
     await events_writer.stop()
 
 
+async def test_an_event_no_item_can_be_made_of_is_quarantined_and_the_writer_goes_on():
+    """Given an event whose item cannot be made (its envelope lacks the topic the item is keyed by) queued between
+    two good ones, it is kept in quarantine with why, the others are stored, and the writer still writes."""
+    store = ScriptedStore()
+    events_writer, metrics = writer(store)
+    broken_envelope = {"eventBody": {"n": 1}}
+    broken = Received(json.dumps(broken_envelope), broken_envelope, "ch-1", "o:0", "o", 1_800_000_000.0, key="k")
+    events_writer.start()
+    for e in (event(5), broken, event(6)):
+        await events_writer.submit(e)
+    assert await events_writer.drain(1)
+    kinds = [item["kind"]["S"] for _, item in store.written]
+    assert sorted(kinds) == ["event", "event", "quarantine"]
+    record = next(item for _, item in store.written if item["kind"]["S"] == "quarantine")
+    assert record["reason"]["S"] == "no item could be made of the event: KeyError: 'topicName'"
+    assert record["envelope"]["S"] == broken.raw
+    assert events_writer.failed is None
+    await events_writer.submit(event(7))
+    assert await events_writer.drain(1)
+    assert metrics.totals["EventsStored"] == 3
+    await events_writer.stop()
+
+
 async def test_a_full_queue_blocks_the_reader_and_stop_counts_what_the_writers_hold():
     """Given a store that never answers, submits block once the lanes and the queue are full; stop reports both."""
     store = ScriptedStore()
@@ -108,6 +131,8 @@ async def test_a_full_queue_blocks_the_reader_and_stop_counts_what_the_writers_h
     await asyncio.sleep(0.01)
     assert not blocked.done()  # backpressure: the socket reader waits
     assert events_writer.unwritten == held + 3
+    queued = list(events_writer.queue._queue)  # type: ignore[attr-defined]
+    assert queued and all(not job.item for job in queued)  # a queued event holds its frame, its item is made later
     blocked.cancel()
     assert await events_writer.stop() == held + 3
 
