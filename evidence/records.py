@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -77,6 +78,7 @@ class Received:
         return cls(raw, envelope, channel_id, shard, org, at, key, source, event_at, arrival_of(envelope, source))
 
 
+@functools.lru_cache(maxsize=65_536)
 def entity_of(topic: str) -> str:
     """The by_entity partition of a topic's events: ``user#<id>`` and the like, or ``topic#<topic>`` for a topic
     that names no entity (so that every event can be found by its topic)."""
@@ -142,6 +144,9 @@ def event_item(event: Received, *, ttl_days: int | None = None) -> tuple[Item, b
 def _attach_payload(values: dict[str, Any], raw: str | bytes) -> bytes | None:
     """The frame inline as text, inline as bytes (one that is not valid UTF-8, kept losslessly), gzipped, or too
     large: then the gzip is returned for S3."""
+    if isinstance(raw, str) and raw.isascii() and len(raw) <= ITEM_LIMIT:
+        values["envelope"] = raw  # the common frame: its length is its UTF-8 size, with no copy made to know it
+        return None
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
     if len(data) <= ITEM_LIMIT:
         if isinstance(raw, str) and _utf8(raw):

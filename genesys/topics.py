@@ -73,7 +73,9 @@ def expand_combined(topic: str) -> list[str]:
     return [f"{prefix}.{suffix}" for suffix in suffixes.split("&") if suffix]
 
 
-def match_template(topic: str) -> tuple[TopicTemplate, dict[str, str]] | None:
+@functools.lru_cache(maxsize=65_536)
+def match_template(topic: str) -> tuple[TopicTemplate, Mapping[str, str]] | None:
+    """The template a topic is an instance of, with its parameters (cached: every event asks, and topics repeat)."""
     for template, pattern in _PATTERNS:
         found = pattern.match(topic)
         if found:
