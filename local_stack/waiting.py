@@ -52,3 +52,18 @@ def eventually_sync(predicate: Callable[[], bool], within: float, what: str, **o
     waiter = Waiter(predicate, within, what, **options)
     while not waiter.done():
         time.sleep(interval)
+
+
+async def while_progressing(remaining: Callable[[], int], stall: float, what: str, *, interval: float = POLL) -> None:
+    """Until ``remaining()`` is 0, for as long as it keeps falling: TimeoutError naming ``what`` (and what is left)
+    once it has not fallen for ``stall`` seconds. For work whose pace is the machine's (a consumer catching up on a
+    loaded host is slow, not stuck); the caller's own time limit bounds the whole."""
+    best = remaining()
+    since = time.monotonic()
+    while best > 0:
+        await asyncio.sleep(interval)
+        left = remaining()
+        if left < best:
+            best, since = left, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise TimeoutError(f"no progress for {stall:.1f} s with {left} left: {what}")
