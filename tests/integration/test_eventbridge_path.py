@@ -23,7 +23,7 @@ from tests.support.bridge import FAST_EMULATOR, TOPICS, fast_bridge, finish, sto
 
 # settle() waits as long as the consumer makes progress, and the outage test holds a 30 s outage by design (48 s
 # quiet here; past the suite's 60 s on a busy CI machine)
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def emulator_with_eventbridge(make_emulator, aws: str, **switches: Any):
