@@ -249,7 +249,7 @@ def memory_run(minutes: float, rate: float, topics: int, trace: bool) -> int:
     full = harness.run_child("queue_memory", queue_max=queue_max)
     print(
         f"the writer's queue when full: {full['queue_max']:,} jobs of 0.5 KB frames hold {full['queue_mb']:.1f} MB "
-        f"({full['bytes_per_job']:,.0f} B each: frame, parse, item)",
+        f"({full['bytes_per_job']:,.0f} B each: the frame and its parse; the item is made as it leaves)",
         flush=True,
     )
     with Responder() as responder:
