@@ -195,16 +195,20 @@ class EventWriter:
         self._free += 1
         self._slot_freed.set()
         self._pending.pop(job.seq, None)
+        self._quarantine_now(event, reason)
+        if not self._pending:
+            self._idle.set()
+        return False
+
+    def _quarantine_now(self, event: Received, reason: str) -> None:
+        """Keep an event the store will not take whole, with why: handed to a lane at once, not queued (a full queue
+        must never stand between a refusal and its record)."""
         record = self._quarantine_record(
             event.raw, reason, event.channel_id, event.shard, event.org, event.received_at, slotless=True
         )
         if record is not None:
             self._pending[record.seq] = record.received_at
-            self._held[record.seq] = record
-            self._lanes.put_many([record])
-        elif not self._pending:
-            self._idle.set()
-        return False
+            self._hand_over([record])
 
     def _answered(self, reports: list[Report]) -> None:
         """Answers from the lanes, on the event loop."""
@@ -257,14 +261,7 @@ class EventWriter:
                     "reason": excerpt(outcome.reason, 300),
                 },
             )
-            # handed to a lane at once, not queued: a full queue must never stand between a refusal and its record
-            reason = f"store refused the event: {outcome.reason}"
-            record = self._quarantine_record(
-                event.raw, reason, event.channel_id, event.shard, event.org, event.received_at, slotless=True
-            )
-            if record is not None:
-                self._pending[record.seq] = record.received_at
-                self._hand_over([record])
+            self._quarantine_now(event, f"store refused the event: {outcome.reason}")
 
     async def drain(self, within: float) -> bool:
         """Until nothing is in memory (queued, held, or a refusal's record), or ``within`` seconds."""
