@@ -108,20 +108,19 @@ class ConsumerLoop:
         else:
             self._paused.clear()
 
+    def queued(self) -> int:
+        """Messages in the queue, visible or in flight (SQS's approximate counts)."""
+        attributes = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=self.path.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
     def drain(self, within: float = 30.0) -> bool:
         """Until the queue holds nothing visible or in flight."""
-        sqs = boto3.client("sqs")
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=self.path.queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if (
-                int(attributes["ApproximateNumberOfMessages"])
-                + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-                == 0
-            ):
+            if self.queued() == 0:
                 return True
             time.sleep(0.2)
         return False

@@ -302,17 +302,12 @@ async def test_repeated_content_is_kept_once_per_notification_whichever_path_del
         await stores_more(bridge, 40)
         assert await bridge.stop() == 0
         await settle(bridge)
+
         # B, B' and B's repeat each matched; the status's two copies carry one timestamp: EventBridge cannot tell
         # two identical notifications of one millisecond apart, so both match the first (the websocket kept both).
         # The copies are the consumer's last work (settling waits for what was missing, not for copies)
-        sqs = boto3.client("sqs")
-
         def left() -> int:  # the consumer's queue, then the copies not yet recorded (a scan only once it is empty)
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=loop.path.queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            queued = sum(int(v) for v in attributes.values())
+            queued = loop.queued()
             return queued + 4 if queued else max(0, 4 - recorded_by_eventbridge())
 
         await while_progressing(left, 30, "EventBridge's copies recorded", interval=0.5)
