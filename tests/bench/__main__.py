@@ -1,5 +1,6 @@
 """`make bench`: every figure against a baseline measured in the same run, each comparison run ``--repeat`` times
-(at least five), interleaved, so drift on the machine touches both sides alike. A figure is its median with its
+(at least five). In each round the variant and its baseline run side by side in their own processes and take turns
+in ``--slices`` slices each (tests/bench/slices.py), so drift on the machine touches both sides alike. A figure is its median with its
 spread (min-max); targets are judged on the median, and a figure whose spread crosses its target says so. One
 table is printed; ``.bench/results.json`` keeps every run's value, and the previous run's file is compared with
 this one (does each median lie within the other run's spread?).
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import harness
+from tests.bench.slices import Commands, interleaved, totals
 from tests.bench.stats import MISSED, Figure, Sense
 
 CHILDREN: dict[str, str] = {
@@ -46,61 +48,80 @@ TARGETS: dict[str, tuple[float, Sense]] = {  # figure: (limit, sense): what docs
     "rss_slope_mb_per_min": (0.1, "max"),
 }
 MIN_REPEAT = 5
+SLICED = {"pipeline_bare", "pipeline_worker", "store_raw", "store_worker", "store_writer"}
 
 
-def child(name: str, params: dict[str, Any]) -> dict[str, Any]:
+def child(name: str, params: dict[str, Any], sliced: bool = False) -> dict[str, Any]:
+    """Run one child; a sliced one either as the parent says over stdin (``sliced``) or for ``slices`` slices at
+    once, returning their sums."""
     module, function = CHILDREN[name].split(":")
-    result: dict[str, Any] = getattr(importlib.import_module(module), function)(**params)
-    return result
+    call = getattr(importlib.import_module(module), function)
+    if name not in SLICED:
+        result: dict[str, Any] = call(**params)
+        return result
+    commands = Commands() if sliced else Commands(count=params.pop("slices", 1))
+    call(**params, commands=commands)
+    return totals(commands.results) if commands.results else {}
 
 
-def values(runs: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(r[key]) for r in runs]
+def per_event(rounds: list[dict[str, float]]) -> list[float]:
+    """CPU µs per event of each round, from its summed slices."""
+    return [r["cpu_s"] / r["events"] * 1e6 for r in rounds]
 
 
-def pipeline(repeat: int, events: int) -> dict[str, Figure]:
+def per_second(rounds: list[dict[str, float]]) -> list[float]:
+    return [r["events"] / r["wall_s"] for r in rounds]
+
+
+def paired(
+    repeat: int, slices: int, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], reset: Any = None
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """``repeat`` rounds of a variant beside its baseline, taking turns in slices; each round's sums."""
+    first: list[dict[str, float]] = []
+    second: list[dict[str, float]] = []
+    for _ in range(repeat):
+        x, y = interleaved(a, b, slices)
+        first.append(x)
+        second.append(y)
+        if reset is not None:
+            reset()
+    return first, second
+
+
+def pipeline(repeat: int, events: int, slices: int) -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     for size, suffix in ((500, ""), (2000, "_2kb")):
-        bare, worker = [], []
-        for _ in range(repeat):  # interleaved: each round's pair shares the machine's state
-            bare.append(harness.run_child("pipeline_bare", events=events, size=size))
-            worker.append(harness.run_child("pipeline_worker", events=events, size=size))
-        figures[f"pipeline_us_per_event{suffix}"] = Figure.of(values(worker, "cpu_us_per_event"))
-        figures[f"bare_us_per_event{suffix}"] = Figure.of(values(bare, "cpu_us_per_event"))
-        figures[f"pipeline_ratio{suffix}"] = Figure.ratio(
-            values(worker, "cpu_us_per_event"), values(bare, "cpu_us_per_event")
-        )
+        params = {"size": size, "per_slice": events // slices}
+        bare, worker = paired(repeat, slices, ("pipeline_bare", params), ("pipeline_worker", params))
+        figures[f"pipeline_us_per_event{suffix}"] = Figure.of(per_event(worker))
+        figures[f"bare_us_per_event{suffix}"] = Figure.of(per_event(bare))
+        figures[f"pipeline_ratio{suffix}"] = Figure.ratio(per_event(worker), per_event(bare))
     return figures
 
 
-def store(repeat: int, events: int, threads: int) -> dict[str, Figure]:
+def store(repeat: int, events: int, threads: int, slices: int) -> dict[str, Figure]:
     from tests.bench.responder import Responder
 
-    raw: list[dict[str, Any]] = []
-    worker: list[dict[str, Any]] = []
-    one: list[dict[str, Any]] = []
-    two: list[dict[str, Any]] = []
     with Responder() as responder:
-        for _ in range(repeat):
-            rounds: tuple[tuple[list[dict[str, Any]], str, dict[str, Any]], ...] = (
-                (raw, "store_raw", {"puts": events, "threads": threads}),
-                (worker, "store_worker", {"events": events, "threads": threads}),
-                (one, "store_writer", {"events": events, "processes": 1, "threads": threads}),
-                (two, "store_writer", {"events": events, "processes": 2, "threads": threads}),
-            )
-            for runs, name, params in rounds:
-                runs.append(harness.run_child(name, url=responder.url, **params))
-                responder.reset()
+        common = {"threads": threads, "url": responder.url, "per_slice": events // slices}
+        raw, worker = paired(repeat, slices, ("store_raw", common), ("store_worker", common), responder.reset)
+        one, two = paired(
+            repeat,
+            slices,
+            ("store_writer", {**common, "processes": 1, "tag": "one-"}),
+            ("store_writer", {**common, "processes": 2, "tag": "two-"}),
+            responder.reset,
+        )
     return {
-        "raw_cpu_us_per_put": Figure.of(values(raw, "cpu_us_per_put")),
-        "raw_puts_per_s": Figure.of(values(raw, "puts_per_s")),
-        "worker_cpu_us_per_stored": Figure.of(values(worker, "cpu_us_per_stored")),
-        "worker_stored_per_s": Figure.of(values(worker, "stored_per_s")),
-        "e2e_cpu_ratio": Figure.ratio(values(worker, "cpu_us_per_stored"), values(raw, "cpu_us_per_put")),
-        "e2e_stored_ratio": Figure.ratio(values(worker, "stored_per_s"), values(raw, "puts_per_s")),
-        "writer_1_process_per_s": Figure.of(values(one, "stored_per_s")),
-        "writer_2_processes_per_s": Figure.of(values(two, "stored_per_s")),
-        "writer_scale_ratio": Figure.ratio(values(two, "stored_per_s"), values(one, "stored_per_s")),
+        "raw_cpu_us_per_put": Figure.of(per_event(raw)),
+        "raw_puts_per_s": Figure.of(per_second(raw)),
+        "worker_cpu_us_per_stored": Figure.of(per_event(worker)),
+        "worker_stored_per_s": Figure.of(per_second(worker)),
+        "e2e_cpu_ratio": Figure.ratio(per_event(worker), per_event(raw)),
+        "e2e_stored_ratio": Figure.ratio(per_second(worker), per_second(raw)),
+        "writer_1_process_per_s": Figure.of(per_second(one)),
+        "writer_2_processes_per_s": Figure.of(per_second(two)),
+        "writer_scale_ratio": Figure.ratio(per_second(two), per_second(one)),
     }
 
 
@@ -113,11 +134,11 @@ def moto_reference(puts: int, threads: int) -> dict[str, Figure]:
     try:
         host, port = server.get_host_and_port()
         result = harness.run_child(
-            "store_raw", puts=puts, threads=threads, url=f"http://{host}:{port}", create_table=True
+            "store_raw", per_slice=puts, threads=threads, url=f"http://{host}:{port}", create_table=True
         )
     finally:
         server.stop()
-    return {"moto_puts_per_s": Figure.of([result["puts_per_s"]])}
+    return {"moto_puts_per_s": Figure.of(per_second([result]))}
 
 
 def costs() -> dict[str, Figure]:
@@ -176,9 +197,12 @@ COMPARISONS = [  # label, figure, baseline, ratio (the ratio's median and spread
 ]  # fmt: skip
 
 
-def table(figures: dict[str, Figure], verdict: dict[str, str], previous: dict[str, Any], repeat: int) -> str:
+def table(
+    figures: dict[str, Figure], verdict: dict[str, str], previous: dict[str, Any], repeat: int, slices: int
+) -> str:
     lines = [
-        f"Each comparison: {repeat} interleaved runs; median [min-max]; targets judged on the median.",
+        f"Each comparison: {repeat} rounds, the variant and its baseline side by side, taking {slices} turns each; "
+        "median [min-max] over the rounds; targets judged on the median.",
         "",
         "| measure | figure | baseline | ratio | target | previous run's ratio |",
         "|---|---|---|---|---|---|",
@@ -300,9 +324,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--params", default="{}")
+    parser.add_argument("--sliced", action="store_true", help="a child: one slice each time the parent says go")
     parser.add_argument("--repeat", type=int, default=MIN_REPEAT)
     parser.add_argument("--pipeline-events", type=int, default=20_000)
     parser.add_argument("--store-events", type=int, default=4_000)
+    parser.add_argument("--slices", type=int, default=8, help="turns each side of a comparison takes per round")
     parser.add_argument("--write-threads", type=int, default=16)
     parser.add_argument("--loss-seconds", type=float, default=16.0)
     parser.add_argument("--memory", action="store_true", help="the memory run instead (make bench-memory)")
@@ -312,15 +338,15 @@ def main() -> int:
     args = parser.parse_args()
     harness.quiet()
     if args.child:
-        print(json.dumps(child(args.child, json.loads(args.params))))
+        print(json.dumps(child(args.child, json.loads(args.params), args.sliced)))
         return 0
     if args.memory:
         return memory_run(args.memory_minutes, args.memory_rate, 3000, args.trace)
     if args.repeat < MIN_REPEAT:
         parser.error(f"--repeat: at least {MIN_REPEAT} runs make a distribution")
     figures: dict[str, Figure] = {}
-    figures.update(pipeline(args.repeat, args.pipeline_events))
-    figures.update(store(args.repeat, args.store_events, args.write_threads))
+    figures.update(pipeline(args.repeat, args.pipeline_events, args.slices))
+    figures.update(store(args.repeat, args.store_events, args.write_threads, args.slices))
     figures.update(moto_reference(500, args.write_threads))
     figures.update(costs())
     lost = harness.run_child("loss", seconds=args.loss_seconds)
@@ -335,13 +361,18 @@ def main() -> int:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps(
-            {"repeat": args.repeat, "figures": {n: f.as_json() for n, f in figures.items()}, "verdicts": verdict},
+            {
+                "repeat": args.repeat,
+                "slices": args.slices,
+                "figures": {n: f.as_json() for n, f in figures.items()},
+                "verdicts": verdict,
+            },
             indent=1,
             sort_keys=True,
         )
         + "\n"
     )
-    print(table(figures, verdict, previous, args.repeat))
+    print(table(figures, verdict, previous, args.repeat, args.slices))
     return 0 if MISSED not in verdict.values() else 1
 
 

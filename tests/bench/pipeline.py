@@ -4,7 +4,6 @@ instant store) against a bare receive loop on the same emulator, each in its own
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from typing import Any
 
@@ -19,8 +18,10 @@ from tests.bench.harness import (
     emulator_process,
     fault,
     started,
+    stored,
     until,
 )
+from tests.bench.slices import Commands, slice_figures
 
 TOPICS = [
     "v2.users.6a1c1e0b-7f3e-4a5e-9a7c-2d9e1f0c3b4a.presence",
@@ -28,7 +29,7 @@ TOPICS = [
 ]
 
 
-def bare(events: int, size: int) -> dict[str, Any]:
+def bare(size: int, commands: Commands, per_slice: int) -> None:
     """The baseline: one socket, receive every frame and count it. Nothing else."""
     with emulator_process("--event-rate", "0") as base:
         http = httpx.Client()
@@ -41,38 +42,36 @@ def bare(events: int, size: int) -> dict[str, Any]:
             json=[{"id": t} for t in TOPICS],
         )
 
-        async def receive() -> float:
+        async def receive() -> None:
             async with websockets.connect(channel["connectUri"], max_size=2**24, ping_interval=None) as ws:
-                await asyncio.sleep(0.3)
-                gc.collect()
-                begin = cpu_seconds()
-                await asyncio.to_thread(fault, base, "burst", count=events, size=size)
-                seen = 0
-                while seen < events:
-                    frame = await ws.recv()
-                    if '"eventBody"' in frame and "channel.metadata" not in frame:
-                        seen += 1
-                return cpu_seconds() - begin
+                while await asyncio.to_thread(commands.next):
+                    begin, wall = cpu_seconds(), time.perf_counter()
+                    await asyncio.to_thread(fault, base, "burst", count=per_slice, size=size)
+                    seen = 0
+                    while seen < per_slice:
+                        frame = await ws.recv()
+                        if '"eventBody"' in frame and "channel.metadata" not in frame:
+                            seen += 1
+                    commands.report(slice_figures(per_slice, cpu_seconds() - begin, time.perf_counter() - wall))
 
-        cpu = asyncio.run(receive())
-    return {"cpu_us_per_event": cpu / events * 1e6}
+        asyncio.run(receive())
 
 
-def worker(events: int, size: int, **settings: Any) -> dict[str, Any]:
+def worker(size: int, commands: Commands, per_slice: int, **settings: Any) -> None:
     """The worker, one socket per shard, storing into a store that answers at once (in process)."""
     with emulator_process("--event-rate", "0") as base:
 
-        async def run() -> tuple[float, float]:
+        async def run() -> None:
             bridge = bench_worker(
                 base, TOPICS, InstantDynamoDB(), **{"sockets_per_shard": 1, "ledger_interval": 5, **settings}
             )
             stop = await started(bridge, 1)
-            begin, wall = cpu_seconds(), time.perf_counter()
-            await asyncio.to_thread(fault, base, "burst", count=events, size=size)
-            await until(lambda: bridge.metrics.totals["EventsStored"] >= events, 300, "all stored")
-            result = cpu_seconds() - begin, time.perf_counter() - wall
+            while await asyncio.to_thread(commands.next):
+                target = bridge.metrics.totals["EventsStored"] + per_slice
+                begin, wall = cpu_seconds(), time.perf_counter()
+                await asyncio.to_thread(fault, base, "burst", count=per_slice, size=size)
+                await until(stored(bridge.metrics, target), 300, "all stored")
+                commands.report(slice_figures(per_slice, cpu_seconds() - begin, time.perf_counter() - wall))
             await stop()
-            return result
 
-        cpu, wall = asyncio.run(run())
-    return {"cpu_us_per_event": cpu / events * 1e6, "events_per_s": events / wall}
+        asyncio.run(run())
