@@ -173,9 +173,9 @@ def bench_worker(base: str, topics: list[str], dynamodb: Any, **settings: Any) -
     )
 
 
-def stored(metrics: Any, at_least: int) -> Callable[[], bool]:
-    """A predicate for ``until``: at least ``at_least`` events stored, by the worker's own count."""
-    return lambda: bool(metrics.totals["EventsStored"] >= at_least)
+def stored(metrics: Any, at_least: int, counter: str = "EventsStored") -> Callable[[], bool]:
+    """A predicate for ``until``: at least ``at_least`` events stored (or ``counter``), by the worker's own count."""
+    return lambda: bool(metrics.totals[counter] >= at_least)
 
 
 async def until(predicate: Callable[[], bool], within: float, what: str, interval: float = 0.005) -> None:
