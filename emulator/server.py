@@ -25,6 +25,9 @@ class EmulatorServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
+        # listening from here: a client told the URL may connect before the server's loop runs (it waits in the
+        # backlog), where a bound socket that is not yet listening refuses it
+        self._sock.listen(128)
         self.host, self.port = self._sock.getsockname()[:2]
         app = build_app(self.state, self._abort_connection, self._pause_connection, self._buffered)
         uv_config = uvicorn.Config(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import subprocess
 import sys
 import time
@@ -199,7 +200,9 @@ def test_state_shows_clients_tokens_and_channels(emulator, http):
     assert not state["channels"][0]["connected"]
 
 
-def test_command_line_starts_on_port_zero_and_serves():
+def test_command_line_starts_on_port_zero_and_its_url_is_live_once_printed():
+    """Given the emulator started on port 0, when the URL it prints is used at once, the first request is answered
+    (the socket listens before the URL is printed; a client started beside it must not be refused)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--port", "0", "--client", "a:b", "--event-rate", "0"],
         stderr=subprocess.PIPE,
@@ -209,14 +212,8 @@ def test_command_line_starts_on_port_zero_and_serves():
         line = process.stderr.readline()
         base_url = line.rsplit(" ", 1)[-1].strip()
         assert base_url.startswith("http://127.0.0.1:")
-        for _ in range(50):
-            try:
-                assert httpx.get(f"{base_url}/_emulator/state").json()["clients"] == ["a"]
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("emulator did not answer")
+        socket.create_connection(("127.0.0.1", int(base_url.rsplit(":", 1)[1])), timeout=30).close()  # at once
+        assert httpx.get(f"{base_url}/_emulator/state", timeout=30).json()["clients"] == ["a"]
     finally:
         process.terminate()
         process.wait(10)
