@@ -3,11 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
+
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_BACKEND_LOCK = threading.RLock()  # re-entrant: moto's transaction calls its own put_item and the rest
+
+
+def _isolated(write: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(write)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _BACKEND_LOCK:
+            return write(*args, **kwargs)
+
+    locked.__dict__["isolated"] = True
+    return locked
+
+
+def isolate_dynamodb_writes() -> None:
+    """Give moto's DynamoDB the isolation the service documents: a conditional write checks and writes as one
+    operation, and TransactWriteItems are serializable with each other and with single-item writes (DynamoDB
+    Developer Guide, "Isolation levels for DynamoDB transactions"). moto's server answers requests on threads and its
+    backend takes no lock, so two archivers' transactions could both pass the same condition and take the same
+    sequence; one lock over the backend's writes closes that. Idempotent."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        write = getattr(DynamoDBBackend, name)
+        if not getattr(write, "isolated", False):
+            setattr(DynamoDBBackend, name, _isolated(write))
+
 
 AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")
 
@@ -18,6 +49,7 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per request otherwise
+    isolate_dynamodb_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
