@@ -82,7 +82,7 @@ def worker(threads: int, url: str, commands: Commands, per_slice: int) -> None:
             bridge = bench_worker(base, [TOPIC], client, sockets_per_shard=1, write_concurrency=threads)
             stop = await started(bridge, 1)
             await asyncio.to_thread(fault, base, "burst", count=20, size=500)  # warm, as raw's first puts
-            await until(lambda: bridge.metrics.totals["EventsStored"] >= 20, 60, "warm-up stored", interval=0.05)
+            await until(stored(bridge.metrics, 20), 60, "warm-up stored", interval=0.05)
             totals = bridge.metrics.totals
             while await asyncio.to_thread(commands.next):
                 target, received = totals["EventsStored"] + per_slice, totals["EventsReceived"]
@@ -133,7 +133,7 @@ def writer(processes: int, threads: int, url: str, commands: Commands, per_slice
         events_writer.start()
         for event in envelopes(50, tag=f"{tag}warm-"):  # the processes started and their connections warm
             await events_writer.submit(event)
-        await until(lambda: metrics.totals["EventsStored"] >= 50, 120, "warm-up stored", 0.05)
+        await until(stored(metrics, 50), 120, "warm-up stored", 0.05)
         pids: list[int] = lanes.pids() if isinstance(lanes, ProcessLanes) else []
         number = 0
         while await asyncio.to_thread(commands.next):
