@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,15 +114,6 @@ class ConsumerLoop:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def drain(self, within: float = 30.0) -> bool:
-        """Until the queue holds nothing visible or in flight."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.queued() == 0:
-                return True
-            time.sleep(0.2)
-        return False
 
     def _run(self) -> None:
         from functions.consume_events.handler import handler  # as Lambda imports it: once, with its environment

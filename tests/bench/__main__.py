@@ -1,7 +1,7 @@
 """`make bench`: every figure against a baseline measured in the same run, each comparison run ``--repeat`` times
 (at least five). In each round the variant and its baseline run side by side in their own processes and take turns
-in ``--slices`` slices each (tests/bench/slices.py), so drift on the machine touches both sides alike. A figure is its median with its
-spread (min-max); targets are judged on the median, and a figure whose spread crosses its target says so. One
+in ``--slices`` slices each (tests/bench/slices.py), so drift on the machine touches both sides alike. A figure is
+its median with its spread (min-max); targets are judged on the median, and a figure whose spread crosses its target says so. One
 table is printed; ``.bench/results.json`` keeps every run's value, and the previous run's file is compared with
 this one (does each median lie within the other run's spread?).
 
@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,11 @@ def per_second(rounds: list[dict[str, float]]) -> list[float]:
 
 
 def paired(
-    repeat: int, slices: int, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], reset: Any = None
+    repeat: int,
+    slices: int,
+    a: tuple[str, dict[str, Any]],
+    b: tuple[str, dict[str, Any]],
+    reset: Callable[[], None] | None = None,
 ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """``repeat`` rounds of a variant beside its baseline, taking turns in slices; each round's sums."""
     first: list[dict[str, float]] = []
